@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs the whole test suite against real MariaDB and Redis (started if need be).
+# Extra arguments go to the test runner, e.g. `scripts/test.sh articles`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/services.sh
+
+if cargo nextest --version >/dev/null 2>&1; then
+    exec cargo nextest run --no-fail-fast "$@"
+else
+    exec cargo test --no-fail-fast "$@"
+fi

@@ -1,0 +1,143 @@
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+use super::TokenError;
+use crate::domain::{Role, User};
+
+const ISSUER: &str = "feedgate";
+/// Seconds of clock skew tolerated between instances.
+const LEEWAY_SECS: u64 = 5;
+
+/// What an access token asserts. The role is a snapshot taken at login; it is
+/// at most one token lifetime old.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user id, as a string per RFC 7519.
+    pub sub: String,
+    pub name: String,
+    pub role: Role,
+    pub iss: String,
+    pub iat: u64,
+    pub exp: u64,
+}
+
+impl Claims {
+    pub fn user_id(&self) -> Option<i64> {
+        self.sub.parse().ok()
+    }
+}
+
+pub(super) struct Keys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl Keys {
+    pub(super) fn new(secret: &[u8]) -> Self {
+        // Only HS256 is accepted: a token naming another algorithm (or "none")
+        // fails validation before its signature is looked at.
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = LEEWAY_SECS;
+        validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+        }
+    }
+
+    pub(super) fn random() -> Self {
+        let mut secret = [0u8; 48];
+        rand::rng().fill_bytes(&mut secret);
+        Self::new(&secret)
+    }
+
+    pub(super) fn issue(&self, user: &User, ttl_secs: u64) -> String {
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims = Claims {
+            sub: user.id.to_string(),
+            name: user.username.clone(),
+            role: user.role,
+            iss: ISSUER.to_owned(),
+            iat: now,
+            exp: now + ttl_secs,
+        };
+        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .expect("HS256 signing with an in-memory key cannot fail")
+    }
+
+    pub(super) fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        decode::<Claims>(token, &self.decoding, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|err| match err.kind() {
+                ErrorKind::ExpiredSignature => TokenError::Expired,
+                _ => TokenError::Invalid,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    use super::*;
+    use crate::domain::time::now;
+
+    fn user() -> User {
+        User {
+            id: 7,
+            username: "ada".into(),
+            role: Role::Author,
+            created_at: now(),
+        }
+    }
+
+    #[test]
+    fn a_token_round_trips() {
+        let keys = Keys::new(b"0123456789abcdef0123456789abcdef");
+        let claims = keys.verify(&keys.issue(&user(), 60)).unwrap();
+        assert_eq!(claims.user_id(), Some(7));
+        assert_eq!(claims.role, Role::Author);
+    }
+
+    #[test]
+    fn a_token_signed_with_another_key_is_invalid() {
+        let mine = Keys::new(b"0123456789abcdef0123456789abcdef");
+        let theirs = Keys::new(b"fedcba9876543210fedcba9876543210");
+        assert!(matches!(
+            mine.verify(&theirs.issue(&user(), 60)),
+            Err(TokenError::Invalid)
+        ));
+    }
+
+    #[test]
+    fn an_unsigned_alg_none_token_is_invalid() {
+        let keys = Keys::new(b"0123456789abcdef0123456789abcdef");
+        let signed = keys.issue(&user(), 60);
+        let payload = signed.split('.').nth(1).unwrap();
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        let forged = format!("{header}.{payload}.");
+        assert!(matches!(keys.verify(&forged), Err(TokenError::Invalid)));
+    }
+
+    #[test]
+    fn an_expired_token_says_so() {
+        let keys = Keys::new(b"0123456789abcdef0123456789abcdef");
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims = Claims {
+            sub: "7".into(),
+            name: "ada".into(),
+            role: Role::Admin,
+            iss: ISSUER.into(),
+            iat: now - 600,
+            exp: now - 300,
+        };
+        let token = encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).unwrap();
+        assert!(matches!(keys.verify(&token), Err(TokenError::Expired)));
+    }
+}

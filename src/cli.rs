@@ -1,0 +1,171 @@
+//! The `feedgate` command line: serve (the default), migrate, seed, user.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::app::App;
+use crate::config::Settings;
+use crate::domain::Role;
+use crate::store::Store;
+
+/// Password of the authors `feedgate seed` creates.
+pub const SEED_PASSWORD: &str = "feedgate-seed";
+
+#[derive(Debug, Parser)]
+#[command(name = "feedgate", version, about = "A cached article API")]
+struct Cli {
+    /// A TOML file layered over the defaults (also FEEDGATE_CONFIG).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Migrate the database and serve HTTP (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Write sample articles, authors, tags and comments.
+    Seed {
+        #[arg(long, default_value_t = 1000)]
+        articles: usize,
+    },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user, or reset the password and role of an existing one.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        password: String,
+        #[arg(long, default_value = "author", value_parser = parse_role)]
+        role: Role,
+    },
+}
+
+fn parse_role(value: &str) -> Result<Role, String> {
+    Role::parse(value).ok_or_else(|| "one of: reader, author, editor, admin".to_owned())
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("feedgate: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    crate::telemetry::init(&settings.log);
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
+    match runtime.block_on(run(cli.command.unwrap_or(Command::Serve), settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("feedgate: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => {
+            let store = connect(&settings).await?;
+            store.migrate().await.context("migrating")?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Seed { articles } => {
+            let state = App::start(settings).await.context("starting")?;
+            let hash = state.auth.passwords.hash(SEED_PASSWORD).await;
+            let report = state.store.seed(articles, &hash).await.context("seeding")?;
+            println!(
+                "seeded {} articles, {} comments and {} authors (password {SEED_PASSWORD:?}) in {:.1?}",
+                report.articles, report.comments, report.authors, report.elapsed
+            );
+            Ok(())
+        }
+        Command::User {
+            command:
+                UserCommand::Create {
+                    username,
+                    password,
+                    role,
+                },
+        } => {
+            let state = App::start(settings).await.context("starting")?;
+            let hash = state.auth.passwords.hash(&password).await;
+            let user = state
+                .store
+                .upsert_user(&username, &hash, role)
+                .await
+                .context("saving the user")?;
+            println!(
+                "user {} (id {}) is {}",
+                user.username,
+                user.id,
+                user.role.as_str()
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn connect(settings: &Settings) -> anyhow::Result<Store> {
+    Store::connect(&settings.database)
+        .await
+        .context("connecting to DATABASE_URL")
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let listen = settings.server.listen;
+    let state = App::start(settings).await.context("starting")?;
+    let router = crate::http::router(state.clone());
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding FEEDGATE_LISTEN={listen}"))?;
+    tracing::info!(address = %listener.local_addr()?, "feedgate listening");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving")?;
+    state.store.close().await;
+    tracing::info!("feedgate stopped");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM; in-flight requests then finish.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,207 @@
+//! Typed settings: `config/default.toml` (compiled in), an optional overlay file
+//! named by `FEEDGATE_CONFIG`, then environment variables.
+
+mod secret;
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::Deserialize;
+
+pub use secret::Secret;
+
+use crate::domain::Role;
+
+/// The compiled-in defaults, so the binary runs from any directory.
+const DEFAULTS: &str = include_str!("../../config/default.toml");
+
+/// Short environment names that tools and deployment scripts rely on.
+const SHORT_NAMES: &[(&str, &str)] = &[
+    ("DATABASE_URL", "database.url"),
+    ("REDIS_URL", "redis.url"),
+    ("FEEDGATE_LISTEN", "server.listen"),
+    ("FEEDGATE_JWT_SECRET", "auth.jwt_secret"),
+];
+
+/// Secrets shorter than this are refused outside the embedded default.
+const MIN_JWT_SECRET_BYTES: usize = 32;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub redis: RedisSettings,
+    pub auth: AuthSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+    pub body_limit_bytes: usize,
+    pub request_timeout_secs: u64,
+    pub cors_origins: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    pub url: Secret,
+    pub max_connections: u32,
+    pub acquire_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RedisSettings {
+    pub url: Secret,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    pub jwt_secret: Secret,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: u64,
+    pub registration_role: Role,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// A setting that cannot be used, named the way the operator would set it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Parse(#[from] Box<figment::Error>),
+    #[error("{variable}: {problem}")]
+    Invalid {
+        variable: &'static str,
+        problem: String,
+    },
+}
+
+impl Settings {
+    /// Defaults, then `FEEDGATE_CONFIG` (or `overlay`), then the environment.
+    pub fn load(overlay: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::new().merge(Toml::string(DEFAULTS));
+        let overlay = overlay
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("FEEDGATE_CONFIG").map(Into::into));
+        if let Some(path) = overlay {
+            if !path.exists() {
+                return Err(ConfigError::Invalid {
+                    variable: "FEEDGATE_CONFIG",
+                    problem: format!("{} does not exist", path.display()),
+                });
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment.merge(Env::prefixed("FEEDGATE_").split("__"));
+        for &(name, key) in SHORT_NAMES {
+            figment = figment.merge(Env::raw().only(&[name]).map(move |_| key.into()));
+        }
+        let settings: Settings = figment.extract().map_err(Box::new)?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// The compiled-in defaults alone, ignoring the environment (for tests and tools).
+    pub fn defaults() -> Self {
+        Figment::new()
+            .merge(Toml::string(DEFAULTS))
+            .extract()
+            .expect("config/default.toml is valid")
+    }
+
+    pub fn uses_mysql(&self) -> bool {
+        self.database.url.expose().starts_with("mysql:")
+    }
+
+    /// Refuses settings that would run insecurely or cannot work.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let url = self.database.url.expose();
+        if !(url.starts_with("mysql:") || url.starts_with("sqlite:")) {
+            return Err(ConfigError::Invalid {
+                variable: "DATABASE_URL",
+                problem: "must start with mysql:// or sqlite://".into(),
+            });
+        }
+        let secret = self.auth.jwt_secret.expose();
+        if self.uses_mysql() && secret.is_empty() {
+            return Err(ConfigError::Invalid {
+                variable: "FEEDGATE_JWT_SECRET",
+                problem: "is required when DATABASE_URL is MySQL; generate one with \
+                          `openssl rand -base64 48`"
+                    .into(),
+            });
+        }
+        if !secret.is_empty() && secret.len() < MIN_JWT_SECRET_BYTES {
+            return Err(ConfigError::Invalid {
+                variable: "FEEDGATE_JWT_SECRET",
+                problem: format!("must be at least {MIN_JWT_SECRET_BYTES} bytes long"),
+            });
+        }
+        if secret::is_well_known(secret) {
+            return Err(ConfigError::Invalid {
+                variable: "FEEDGATE_JWT_SECRET",
+                problem: "is a published example value; generate your own".into(),
+            });
+        }
+        if !matches!(self.auth.registration_role, Role::Reader | Role::Author) {
+            return Err(ConfigError::Invalid {
+                variable: "FEEDGATE_AUTH__REGISTRATION_ROLE",
+                problem: "must be \"reader\" or \"author\"".into(),
+            });
+        }
+        if self.database.max_connections == 0 {
+            return Err(ConfigError::Invalid {
+                variable: "FEEDGATE_DATABASE__MAX_CONNECTIONS",
+                problem: "must be at least 1".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_parse_and_pass_their_own_checks() {
+        let settings = Settings::defaults();
+        assert!(!settings.uses_mysql());
+        settings.check().unwrap();
+    }
+
+    #[test]
+    fn mysql_without_a_secret_is_refused_naming_the_variable() {
+        let mut settings = Settings::defaults();
+        settings.database.url = Secret::new("mysql://root@127.0.0.1/test");
+        let err = settings.check().unwrap_err().to_string();
+        assert!(err.starts_with("FEEDGATE_JWT_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn short_or_example_secrets_are_refused() {
+        let mut settings = Settings::defaults();
+        settings.auth.jwt_secret = Secret::new("short");
+        assert!(settings.check().is_err());
+        settings.auth.jwt_secret = Secret::new("change-me-change-me-change-me-change-me");
+        assert!(settings.check().is_err());
+        settings.auth.jwt_secret = Secret::new("4rWq9vJz0yq1m7d3x8Ns2Lk5pT6bHc0aEe9uRf3gVi");
+        settings.check().unwrap();
+    }
+}

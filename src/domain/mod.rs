@@ -1,0 +1,15 @@
+//! The nouns of the service, free of HTTP and SQL: what an article, a user or
+//! a page of results is, and the rules that hold for them everywhere.
+
+mod article;
+mod comment;
+mod listing;
+mod tag;
+pub mod time;
+mod user;
+
+pub use article::{Article, ArticleContent, ArticleStatus, Author, slugify, summarize};
+pub use comment::Comment;
+pub use listing::{ArticleFilter, ArticleSort, DraftScope, PageRequest, Paged};
+pub use tag::{MAX_TAGS, TagCount, normalize_tag, normalize_tags};
+pub use user::{Role, User};

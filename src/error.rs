@@ -1,0 +1,263 @@
+//! The one error type of the HTTP API. Every failure becomes RFC 9457 problem
+//! details (`application/problem+json`); internal causes are logged, never sent.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::store::StoreError;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// One rejected field of a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldError {
+    /// The field's name (a JSON member or query parameter).
+    pub field: String,
+    /// A stable machine-readable reason, e.g. `length` or `required`.
+    pub code: String,
+    /// A human-readable explanation.
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            code: code.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// Always `about:blank`: `title` is the HTTP status text and `code` says more.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    /// A stable machine-readable error code, e.g. `validation_failed`.
+    pub code: &'static str,
+    /// Per-field problems, for 400 and 422.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: malformed syntax (JSON, query string, headers).
+    #[error("bad request: {detail}")]
+    BadRequest {
+        detail: String,
+        errors: Vec<FieldError>,
+    },
+    /// 401: no credentials, or credentials that do not check out.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// 403: authenticated but not allowed.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// 404: no such resource (or not one the caller may see).
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// 405: the resource exists but not with this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// 409: the request clashes with current state (duplicate name, concurrent edit).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// 412: an `If-Match` precondition no longer holds.
+    #[error("precondition failed")]
+    PreconditionFailed,
+    /// 413: the body is over the configured limit.
+    #[error("payload too large")]
+    PayloadTooLarge,
+    /// 415: the body is not JSON.
+    #[error("unsupported media type: {0}")]
+    UnsupportedMediaType(String),
+    /// 422: well-formed but invalid content, with per-field details.
+    #[error("validation failed: {detail}")]
+    Unprocessable {
+        detail: String,
+        errors: Vec<FieldError>,
+    },
+    /// 503: a dependency (the database) is unavailable; retrying may help.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    /// 500: a fault on our side. The cause is logged, never shown.
+    #[error("internal error: {0}")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        ApiError::BadRequest {
+            detail: detail.into(),
+            errors: Vec::new(),
+        }
+    }
+
+    pub fn unprocessable(errors: Vec<FieldError>) -> Self {
+        ApiError::Unprocessable {
+            detail: "the request body has invalid fields".into(),
+            errors,
+        }
+    }
+
+    pub fn internal(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        ApiError::Internal(err.into())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest { .. } => "bad_request",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::PreconditionFailed => "precondition_failed",
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::Unprocessable { .. } => "validation_failed",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    fn into_problem(self) -> Problem {
+        let status = self.status();
+        let code = self.code();
+        let (detail, errors) = match self {
+            ApiError::BadRequest { detail, errors }
+            | ApiError::Unprocessable { detail, errors } => (detail, errors),
+            ApiError::Unauthorized(detail)
+            | ApiError::Forbidden(detail)
+            | ApiError::NotFound(detail)
+            | ApiError::Conflict(detail)
+            | ApiError::UnsupportedMediaType(detail)
+            | ApiError::Unavailable(detail) => (detail, Vec::new()),
+            ApiError::MethodNotAllowed => {
+                ("this resource does not support that method".into(), vec![])
+            }
+            ApiError::PreconditionFailed => (
+                "the resource has changed since the version named in If-Match".into(),
+                vec![],
+            ),
+            ApiError::PayloadTooLarge => ("the request body is too large".into(), vec![]),
+            ApiError::Internal(_) => ("something went wrong on our side".into(), vec![]),
+        };
+        Problem {
+            kind: "about:blank",
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            detail,
+            code,
+            errors,
+        }
+    }
+}
+
+/// Builds a problem response for a bare status (used for errors raised
+/// outside our handlers: unknown routes, wrong methods, timeouts).
+pub fn problem_for_status(status: StatusCode) -> Response {
+    let error = match status {
+        StatusCode::NOT_FOUND => ApiError::NotFound("no such resource".into()),
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+        StatusCode::REQUEST_TIMEOUT | StatusCode::SERVICE_UNAVAILABLE => {
+            ApiError::Unavailable("the request took too long".into())
+        }
+        status if status.is_server_error() => ApiError::internal(format!("bare {status} response")),
+        status => ApiError::BadRequest {
+            detail: status
+                .canonical_reason()
+                .unwrap_or("bad request")
+                .to_owned(),
+            errors: vec![],
+        },
+    };
+    let mut response = error.into_response();
+    *response.status_mut() = status;
+    response
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(cause) = &self {
+            tracing::error!(error = %cause, "internal error");
+        }
+        let status = self.status();
+        let unauthorized = matches!(self, ApiError::Unauthorized(_));
+        let problem = self.into_problem();
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if unauthorized {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound => ApiError::NotFound("no such resource".into()),
+            StoreError::Duplicate => ApiError::Conflict("that name is already taken".into()),
+            StoreError::Stale => {
+                ApiError::Conflict("the resource was changed concurrently; retry".into())
+            }
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "database unavailable");
+                ApiError::Unavailable("the database is unavailable; retry shortly".into())
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_hide_their_cause() {
+        let problem = ApiError::internal("password=hunter2 in a query").into_problem();
+        assert_eq!(problem.status, 500);
+        assert!(!problem.detail.contains("hunter2"));
+    }
+
+    #[test]
+    fn problems_carry_status_title_and_code() {
+        let json = serde_json::to_value(ApiError::PreconditionFailed.into_problem()).unwrap();
+        assert_eq!(json["type"], "about:blank");
+        assert_eq!(json["status"], 412);
+        assert_eq!(json["title"], "Precondition Failed");
+        assert_eq!(json["code"], "precondition_failed");
+        assert!(json.get("errors").is_none());
+    }
+}

@@ -1,0 +1,457 @@
+//! `/articles`: list, read, create, replace, patch and delete.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use validator::Validate;
+
+use super::conditional::{Caching, check_if_match, has_if_match, serve, written};
+use super::extract::{AppPath, AppQuery, AuthUser, MaybeUser, Valid};
+use super::rules;
+use crate::app::AppState;
+use crate::domain::{
+    Article, ArticleContent, ArticleFilter, ArticleSort, ArticleStatus, DraftScope, PageRequest,
+    normalize_tag, normalize_tags, slugify, summarize,
+};
+use crate::error::{ApiError, FieldError, Problem};
+use crate::reads::{ARTICLES_PATH, Entry};
+use crate::store::StoreError;
+use crate::views::{ArticleView, ListView};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_articles, create_article))
+        .routes(routes!(
+            find_article,
+            replace_article,
+            update_article,
+            delete_article
+        ))
+}
+
+/// Paging, filtering and sorting for article lists.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ArticleListParams {
+    /// 1-based page number (default 1).
+    page: Option<u32>,
+    /// Items per page (default 20, at most 100; larger values are capped).
+    per_page: Option<u32>,
+    /// Only articles by this username.
+    author: Option<String>,
+    /// Only articles with this tag.
+    tag: Option<String>,
+    /// `published` (default) or `draft`. Drafts list only what the caller
+    /// may see: their own, or all for editors and admins.
+    status: Option<ArticleStatus>,
+    /// Case-insensitive text to find in titles.
+    q: Option<String>,
+    /// One of `-created_at` (default), `created_at`, `-updated_at`,
+    /// `updated_at`, `-published_at`, `published_at`, `title`, `-title`.
+    sort: Option<String>,
+}
+
+/// Paging alone, for lists with no filters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// 1-based page number (default 1).
+    page: Option<u32>,
+    /// Items per page (default 20, at most 100).
+    per_page: Option<u32>,
+}
+
+impl PageParams {
+    pub fn parse(&self) -> Result<PageRequest, ApiError> {
+        parse_page(self.page, self.per_page)
+    }
+}
+
+fn parse_page(page: Option<u32>, per_page: Option<u32>) -> Result<PageRequest, ApiError> {
+    let default = PageRequest::default();
+    PageRequest::new(
+        page.unwrap_or(default.page),
+        per_page.unwrap_or(default.per_page),
+    )
+    .ok_or_else(|| query_error("page", "range", "must be 1 or more"))
+}
+
+fn query_error(field: &str, code: &str, message: &str) -> ApiError {
+    ApiError::BadRequest {
+        detail: "invalid query parameter".into(),
+        errors: vec![FieldError::new(field, code, message)],
+    }
+}
+
+/// Longest accepted `q`, `author` or `tag` value.
+const MAX_FILTER_CHARS: usize = 100;
+
+impl ArticleListParams {
+    fn parse(self, caller: &MaybeUser) -> Result<(ArticleFilter, PageRequest), ApiError> {
+        let page = parse_page(self.page, self.per_page)?;
+        let sort = match self.sort.as_deref() {
+            None | Some("") => ArticleSort::default(),
+            Some(value) => ArticleSort::parse(value).ok_or_else(|| {
+                query_error(
+                    "sort",
+                    "one_of",
+                    &format!("must be one of: {}", ArticleSort::ALLOWED),
+                )
+            })?,
+        };
+        for (field, value) in [("author", &self.author), ("tag", &self.tag), ("q", &self.q)] {
+            if value
+                .as_ref()
+                .is_some_and(|v| v.chars().count() > MAX_FILTER_CHARS)
+            {
+                return Err(query_error(
+                    field,
+                    "length",
+                    "must be at most 100 characters long",
+                ));
+            }
+        }
+        let tag = match self.tag.as_deref().filter(|t| !t.is_empty()) {
+            None => None,
+            Some(raw) => Some(
+                normalize_tag(raw)
+                    .ok_or_else(|| query_error("tag", "tag", "is not a valid tag"))?,
+            ),
+        };
+        let drafts = match &caller.0 {
+            None => DraftScope::None,
+            Some(user) if user.role.moderates() => DraftScope::All,
+            Some(user) => DraftScope::OwnedBy(user.id),
+        };
+        let filter = ArticleFilter {
+            author: self.author.filter(|a| !a.is_empty()),
+            tag,
+            status: self.status.unwrap_or(ArticleStatus::Published),
+            q: self
+                .q
+                .map(|q| q.trim().to_owned())
+                .filter(|q| !q.is_empty()),
+            sort,
+            drafts,
+        };
+        Ok((filter, page))
+    }
+}
+
+/// A new article, or the full replacement of one (`PUT`).
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ArticleInput {
+    #[validate(length(min = 1, max = 200), custom(function = "rules::not_blank"))]
+    title: String,
+    #[validate(length(min = 1, max = 100000), custom(function = "rules::not_blank"))]
+    body: String,
+    /// Defaults to the body's first 200 characters.
+    #[validate(length(max = 500))]
+    summary: Option<String>,
+    /// Defaults to `draft`.
+    status: Option<ArticleStatus>,
+    /// Up to 10; stored lower-cased.
+    #[validate(custom(function = "rules::tags"))]
+    tags: Option<Vec<String>>,
+    /// Defaults to one made from the title (on create) or the current slug.
+    #[validate(custom(function = "rules::slug"))]
+    slug: Option<String>,
+}
+
+/// Changes to some fields of an article (`PATCH`); absent fields stay.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ArticlePatch {
+    #[validate(length(min = 1, max = 200), custom(function = "rules::not_blank"))]
+    title: Option<String>,
+    #[validate(length(min = 1, max = 100000), custom(function = "rules::not_blank"))]
+    body: Option<String>,
+    #[validate(length(max = 500))]
+    summary: Option<String>,
+    status: Option<ArticleStatus>,
+    #[validate(custom(function = "rules::tags"))]
+    tags: Option<Vec<String>>,
+    #[validate(custom(function = "rules::slug"))]
+    slug: Option<String>,
+}
+
+fn tags_of(tags: Option<Vec<String>>) -> Vec<String> {
+    tags.and_then(|t| normalize_tags(&t)).unwrap_or_default()
+}
+
+impl ArticleInput {
+    /// The complete content, and whether the slug was derived from the title.
+    fn into_content(self, current_slug: Option<&str>) -> (ArticleContent, bool) {
+        let derived = self.slug.is_none() && current_slug.is_none();
+        let slug = self
+            .slug
+            .or_else(|| current_slug.map(str::to_owned))
+            .unwrap_or_else(|| slugify(&self.title));
+        let summary = self.summary.unwrap_or_else(|| summarize(&self.body));
+        let content = ArticleContent {
+            slug,
+            title: self.title.trim().to_owned(),
+            summary,
+            body: self.body,
+            status: self.status.unwrap_or_default(),
+            tags: tags_of(self.tags),
+        };
+        (content, derived)
+    }
+}
+
+impl ArticlePatch {
+    fn apply(self, current: Article) -> ArticleContent {
+        let body = self.body.or(current.body).unwrap_or_default();
+        ArticleContent {
+            slug: self.slug.unwrap_or(current.slug),
+            title: self.title.map_or(current.title, |t| t.trim().to_owned()),
+            summary: self.summary.unwrap_or(current.summary),
+            body,
+            status: self.status.unwrap_or(current.status),
+            tags: self.tags.map_or(current.tags, |t| tags_of(Some(t))),
+        }
+    }
+}
+
+/// List articles.
+#[utoipa::path(
+    get, path = "/articles", tag = "articles",
+    params(ArticleListParams),
+    responses(
+        (status = 200, description = "One page of articles, without bodies", body = ListView<ArticleView>),
+        (status = 304, description = "Unchanged since the ETag in If-None-Match"),
+        (status = 400, description = "Invalid paging, filter or sort", body = Problem, content_type = "application/problem+json"),
+    ),
+    security((), ("bearer" = [])),
+)]
+pub async fn list_articles(
+    State(app): State<AppState>,
+    caller: MaybeUser,
+    AppQuery(params): AppQuery<ArticleListParams>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (filter, page) = params.parse(&caller)?;
+    let entry = app.reader.articles(&filter, page).await?;
+    let caching = if filter.status == ArticleStatus::Draft {
+        Caching::Private
+    } else {
+        Caching::Public
+    };
+    Ok(serve(&entry, &headers, caching))
+}
+
+/// Read one article.
+#[utoipa::path(
+    get, path = "/articles/{id}", tag = "articles",
+    params(("id" = i64, Path, description = "Article id")),
+    responses(
+        (status = 200, description = "The article", body = ArticleView),
+        (status = 304, description = "Unchanged since the ETag in If-None-Match"),
+        (status = 404, description = "No such article, or a draft the caller may not see", body = Problem, content_type = "application/problem+json"),
+    ),
+    security((), ("bearer" = [])),
+)]
+pub async fn find_article(
+    State(app): State<AppState>,
+    caller: MaybeUser,
+    AppPath(id): AppPath<i64>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let entry = app
+        .reader
+        .article(id)
+        .await?
+        .filter(|entry| entry.visible_to(caller.viewer()))
+        .ok_or_else(not_found)?;
+    let caching = if entry.draft_of.is_some() {
+        Caching::Private
+    } else {
+        Caching::Public
+    };
+    Ok(serve(&entry, &headers, caching))
+}
+
+/// Create an article (authors, editors and admins).
+#[utoipa::path(
+    post, path = "/articles", tag = "articles",
+    request_body = ArticleInput,
+    responses(
+        (status = 201, description = "Created; Location names it", body = ArticleView),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Readers may not write", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The slug is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn create_article(
+    State(app): State<AppState>,
+    user: AuthUser,
+    Valid(input): Valid<ArticleInput>,
+) -> Result<Response, ApiError> {
+    if !user.role.can_write() {
+        return Err(ApiError::Forbidden("readers may not write articles".into()));
+    }
+    let (content, derived) = input.into_content(None);
+    let article = app
+        .store
+        .create_article(user.id, &content, derived)
+        .await
+        .map_err(|err| write_error(err, &HeaderMap::new()))?;
+    let location = format!("{ARTICLES_PATH}/{}", article.id);
+    Ok(written(
+        StatusCode::CREATED,
+        &Entry::article(article),
+        Some(location),
+    ))
+}
+
+/// Replace an article.
+#[utoipa::path(
+    put, path = "/articles/{id}", tag = "articles",
+    params(
+        ("id" = i64, Path, description = "Article id"),
+        ("If-Match" = Option<String>, Header, description = "The article's ETag or version; 412 if it has changed"),
+    ),
+    request_body = ArticleInput,
+    responses(
+        (status = 200, description = "The article as replaced", body = ArticleView),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not the caller's article", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such article", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Slug taken, or changed concurrently", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn replace_article(
+    State(app): State<AppState>,
+    user: AuthUser,
+    AppPath(id): AppPath<i64>,
+    headers: HeaderMap,
+    Valid(input): Valid<ArticleInput>,
+) -> Result<Response, ApiError> {
+    let current = editable_article(&app, &user, id, &headers).await?;
+    let (content, _) = input.into_content(Some(&current.slug));
+    save(&app, current, content, &headers).await
+}
+
+/// Change some fields of an article.
+#[utoipa::path(
+    patch, path = "/articles/{id}", tag = "articles",
+    params(
+        ("id" = i64, Path, description = "Article id"),
+        ("If-Match" = Option<String>, Header, description = "The article's ETag or version; 412 if it has changed"),
+    ),
+    request_body = ArticlePatch,
+    responses(
+        (status = 200, description = "The article as changed", body = ArticleView),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not the caller's article", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such article", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Slug taken, or changed concurrently", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn update_article(
+    State(app): State<AppState>,
+    user: AuthUser,
+    AppPath(id): AppPath<i64>,
+    headers: HeaderMap,
+    Valid(patch): Valid<ArticlePatch>,
+) -> Result<Response, ApiError> {
+    let current = editable_article(&app, &user, id, &headers).await?;
+    let content = patch.apply(current.clone());
+    save(&app, current, content, &headers).await
+}
+
+/// Delete an article with its comments.
+#[utoipa::path(
+    delete, path = "/articles/{id}", tag = "articles",
+    params(
+        ("id" = i64, Path, description = "Article id"),
+        ("If-Match" = Option<String>, Header, description = "The article's ETag or version; 412 if it has changed"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not the caller's article", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such article", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn delete_article(
+    State(app): State<AppState>,
+    user: AuthUser,
+    AppPath(id): AppPath<i64>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let current = editable_article(&app, &user, id, &headers).await?;
+    app.store
+        .delete_article(id, current.version)
+        .await
+        .map_err(|err| write_error(err, &headers))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Loads an article for a write and checks the caller may make it:
+/// 404 if they cannot see it, 403 if they may not change it, 412 if
+/// `If-Match` names another version.
+async fn editable_article(
+    app: &AppState,
+    user: &AuthUser,
+    id: i64,
+    headers: &HeaderMap,
+) -> Result<Article, ApiError> {
+    let current = app.store.find_article(id).await?.ok_or_else(not_found)?;
+    let entry = Entry::article(current.clone());
+    if !entry.visible_to(Some(user.viewer())) {
+        return Err(not_found());
+    }
+    if !user.role.can_write() || !user.may_act_on(current.author.id) {
+        return Err(ApiError::Forbidden(
+            "only its author, editors and admins may change an article".into(),
+        ));
+    }
+    check_if_match(headers, &entry.etag, current.version)?;
+    Ok(current)
+}
+
+async fn save(
+    app: &AppState,
+    current: Article,
+    content: ArticleContent,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let article = app
+        .store
+        .update_article(current.id, current.version, &content)
+        .await
+        .map_err(|err| write_error(err, headers))?;
+    Ok(written(StatusCode::OK, &Entry::article(article), None))
+}
+
+fn not_found() -> ApiError {
+    ApiError::NotFound("no such article".into())
+}
+
+/// Maps a failed write: a taken slug is 409; losing a race to a concurrent
+/// write is 412 for a conditional request (its precondition no longer
+/// holds), else 409.
+fn write_error(err: StoreError, headers: &HeaderMap) -> ApiError {
+    match err {
+        StoreError::Duplicate => ApiError::Conflict("another article has this slug".into()),
+        StoreError::Stale if has_if_match(headers) => ApiError::PreconditionFailed,
+        other => other.into(),
+    }
+}

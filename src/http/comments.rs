@@ -1,0 +1,164 @@
+//! Comments: listed and written under their article, read and deleted by id.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use validator::Validate;
+
+use super::articles::PageParams;
+use super::conditional::{Caching, serve, written};
+use super::extract::{AppPath, AppQuery, AuthUser, MaybeUser, Valid};
+use super::rules;
+use crate::app::AppState;
+use crate::error::{ApiError, Problem};
+use crate::reads::Entry;
+use crate::views::{CommentView, ListView};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_comments, create_comment))
+        .routes(routes!(find_comment, delete_comment))
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommentInput {
+    #[validate(length(min = 1, max = 5000), custom(function = "rules::not_blank"))]
+    body: String,
+}
+
+/// The article's entry if the caller may see it, else 404.
+async fn visible_article(
+    app: &AppState,
+    caller: Option<(i64, bool)>,
+    id: i64,
+) -> Result<Entry, ApiError> {
+    app.reader
+        .article(id)
+        .await?
+        .filter(|entry| entry.visible_to(caller))
+        .ok_or_else(|| ApiError::NotFound("no such article".into()))
+}
+
+/// List an article's comments, oldest first.
+#[utoipa::path(
+    get, path = "/articles/{id}/comments", tag = "comments",
+    params(("id" = i64, Path, description = "Article id"), PageParams),
+    responses(
+        (status = 200, description = "One page of comments", body = ListView<CommentView>),
+        (status = 304, description = "Unchanged since the ETag in If-None-Match"),
+        (status = 400, description = "Invalid paging", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such article", body = Problem, content_type = "application/problem+json"),
+    ),
+    security((), ("bearer" = [])),
+)]
+pub async fn list_comments(
+    State(app): State<AppState>,
+    caller: MaybeUser,
+    AppPath(id): AppPath<i64>,
+    AppQuery(params): AppQuery<PageParams>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let page = params.parse()?;
+    let article = visible_article(&app, caller.viewer(), id).await?;
+    let entry = app.reader.comments(id, page).await?;
+    let caching = if article.draft_of.is_some() {
+        Caching::Private
+    } else {
+        Caching::Public
+    };
+    Ok(serve(&entry, &headers, caching))
+}
+
+/// Comment on an article (any signed-in user).
+#[utoipa::path(
+    post, path = "/articles/{id}/comments", tag = "comments",
+    params(("id" = i64, Path, description = "Article id")),
+    request_body = CommentInput,
+    responses(
+        (status = 201, description = "Created; Location names it", body = CommentView),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such article", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn create_comment(
+    State(app): State<AppState>,
+    user: AuthUser,
+    AppPath(id): AppPath<i64>,
+    Valid(input): Valid<CommentInput>,
+) -> Result<Response, ApiError> {
+    visible_article(&app, Some(user.viewer()), id).await?;
+    let comment = app
+        .store
+        .create_comment(id, user.id, input.body.trim())
+        .await?;
+    let location = format!("/api/v1/comments/{}", comment.id);
+    let entry = Entry::json(&CommentView::from(comment), None);
+    Ok(written(StatusCode::CREATED, &entry, Some(location)))
+}
+
+/// Read one comment.
+#[utoipa::path(
+    get, path = "/comments/{id}", tag = "comments",
+    params(("id" = i64, Path, description = "Comment id")),
+    responses(
+        (status = 200, description = "The comment", body = CommentView),
+        (status = 404, description = "No such comment", body = Problem, content_type = "application/problem+json"),
+    ),
+    security((), ("bearer" = [])),
+)]
+pub async fn find_comment(
+    State(app): State<AppState>,
+    caller: MaybeUser,
+    AppPath(id): AppPath<i64>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let comment = app.store.find_comment(id).await?.ok_or_else(no_comment)?;
+    let article = visible_article(&app, caller.viewer(), comment.article_id)
+        .await
+        .map_err(|_| no_comment())?;
+    let caching = if article.draft_of.is_some() {
+        Caching::Private
+    } else {
+        Caching::Public
+    };
+    let entry = Entry::json(&CommentView::from(comment), None);
+    Ok(serve(&entry, &headers, caching))
+}
+
+/// Delete a comment (its author, editors and admins).
+#[utoipa::path(
+    delete, path = "/comments/{id}", tag = "comments",
+    params(("id" = i64, Path, description = "Comment id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not the caller's comment", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such comment", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn delete_comment(
+    State(app): State<AppState>,
+    user: AuthUser,
+    AppPath(id): AppPath<i64>,
+) -> Result<StatusCode, ApiError> {
+    let comment = app.store.find_comment(id).await?.ok_or_else(no_comment)?;
+    if !user.may_act_on(comment.author.id) {
+        return Err(ApiError::Forbidden(
+            "only its author, editors and admins may delete a comment".into(),
+        ));
+    }
+    app.store.delete_comment(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn no_comment() -> ApiError {
+    ApiError::NotFound("no such comment".into())
+}

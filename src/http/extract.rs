@@ -1,0 +1,216 @@
+//! Extractors whose rejections are problem JSON: body, query, path and caller.
+
+use std::borrow::Cow;
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Json, Path, Query, Request};
+use axum::http::StatusCode;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use validator::{Validate, ValidationErrors, ValidationErrorsKind};
+
+use crate::app::AppState;
+use crate::auth::TokenError;
+use crate::domain::Role;
+use crate::error::{ApiError, FieldError};
+
+/// A JSON body that must also pass its `validator` rules.
+pub struct Valid<T>(pub T);
+
+impl<T> FromRequest<AppState> for Valid<T>
+where
+    T: DeserializeOwned + Validate + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Json(value) = Json::<T>::from_request(req, state)
+            .await
+            .map_err(json_rejection)?;
+        value
+            .validate()
+            .map_err(|errors| ApiError::unprocessable(field_errors(&errors)))?;
+        Ok(Valid(value))
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => {
+            ApiError::UnsupportedMediaType("send the body as Content-Type: application/json".into())
+        }
+        JsonRejection::JsonDataError(err) => ApiError::Unprocessable {
+            detail: serde_detail(&err.body_text()),
+            errors: vec![],
+        },
+        JsonRejection::JsonSyntaxError(err) => ApiError::bad_request(format!(
+            "the body is not valid JSON: {}",
+            serde_detail(&err.body_text())
+        )),
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+        other => ApiError::bad_request(other.body_text()),
+    }
+}
+
+/// axum prefixes serde's message with its own; keep serde's part.
+fn serde_detail(text: &str) -> String {
+    text.split_once(": ")
+        .map_or(text, |(_, rest)| rest)
+        .to_owned()
+}
+
+/// Per-field messages without the rejected values (they may be passwords).
+fn field_errors(errors: &ValidationErrors) -> Vec<FieldError> {
+    let mut out = Vec::new();
+    for (field, kind) in errors.errors() {
+        if let ValidationErrorsKind::Field(list) = kind {
+            for error in list {
+                let message = error
+                    .message
+                    .clone()
+                    .unwrap_or_else(|| Cow::Owned(describe(error)));
+                out.push(FieldError::new(field.to_string(), &error.code, message));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.field.cmp(&b.field));
+    out
+}
+
+fn describe(error: &validator::ValidationError) -> String {
+    let param = |name: &str| error.params.get(name).map(ToString::to_string);
+    match (error.code.as_ref(), param("min"), param("max")) {
+        ("length", Some(min), Some(max)) => format!("must be {min} to {max} characters long"),
+        ("length", Some(min), None) => format!("must be at least {min} characters long"),
+        ("length", None, Some(max)) => format!("must be at most {max} characters long"),
+        _ => "is invalid".to_owned(),
+    }
+}
+
+/// A query string, rejected as 400 with the reason.
+pub struct AppQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for AppQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(value)| AppQuery(value))
+            .map_err(|rejection: QueryRejection| {
+                ApiError::bad_request(format!(
+                    "invalid query string: {}",
+                    serde_detail(&rejection.body_text())
+                ))
+            })
+    }
+}
+
+/// Path parameters; one that does not parse names no resource, hence 404.
+pub struct AppPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for AppPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(value)| AppPath(value))
+            .map_err(|_: PathRejection| ApiError::NotFound("no such resource".into()))
+    }
+}
+
+/// The authenticated caller, from `Authorization: Bearer <access token>`.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub id: i64,
+    pub username: String,
+    pub role: Role,
+}
+
+impl AuthUser {
+    /// `(id, moderates)`, the shape visibility checks take.
+    pub fn viewer(&self) -> (i64, bool) {
+        (self.id, self.role.moderates())
+    }
+
+    /// Whether the caller may change something owned by `owner`.
+    pub fn may_act_on(&self, owner: i64) -> bool {
+        self.id == owner || self.role.moderates()
+    }
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match MaybeUser::from_request_parts(parts, state).await?.0 {
+            Some(user) => Ok(user),
+            None => Err(ApiError::Unauthorized(
+                "this needs a bearer token: POST /api/v1/tokens to get one".into(),
+            )),
+        }
+    }
+}
+
+/// The caller if a bearer token was sent. A token that is sent but invalid
+/// is still refused: a client should learn its token is bad, not silently
+/// see less.
+#[derive(Debug, Clone)]
+pub struct MaybeUser(pub Option<AuthUser>);
+
+impl MaybeUser {
+    pub fn viewer(&self) -> Option<(i64, bool)> {
+        self.0.as_ref().map(AuthUser::viewer)
+    }
+}
+
+impl FromRequestParts<AppState> for MaybeUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(header) = parts.headers.get(AUTHORIZATION) else {
+            return Ok(MaybeUser(None));
+        };
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|value| {
+                let (scheme, token) = value.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+            })
+            .ok_or_else(|| ApiError::Unauthorized("use Authorization: Bearer <token>".into()))?;
+        let claims = state
+            .auth
+            .verify_access_token(token)
+            .map_err(|err| match err {
+                TokenError::Expired => {
+                    ApiError::Unauthorized("the access token has expired".into())
+                }
+                TokenError::Invalid => ApiError::Unauthorized("the access token is invalid".into()),
+            })?;
+        let id = claims
+            .user_id()
+            .ok_or_else(|| ApiError::Unauthorized("the access token is invalid".into()))?;
+        Ok(MaybeUser(Some(AuthUser {
+            id,
+            username: claims.name,
+            role: claims.role,
+        })))
+    }
+}

@@ -1,0 +1,47 @@
+//! The HTTP layer: routes, extractors, conditional responses and middleware.
+//! Handlers take typed input, make one call, and return a view or an entry.
+
+mod articles;
+mod comments;
+mod conditional;
+mod extract;
+mod middleware;
+mod ops;
+mod rules;
+mod tags;
+mod tokens;
+mod users;
+
+use axum::Router;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+pub use extract::AuthUser;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::openapi::ApiDoc;
+
+/// The whole service: API, operational endpoints, docs, and middleware.
+pub fn router(state: AppState) -> Router {
+    let (router, api) = api_router().split_for_parts();
+    let router = router
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", api))
+        .fallback(|| async { ApiError::NotFound("no such resource".into()) })
+        .with_state(state.clone());
+    middleware::stack(router, &state.settings.server)
+}
+
+/// Every documented route; the OpenAPI document is built from the same table.
+pub fn api_router() -> OpenApiRouter<AppState> {
+    let v1 = OpenApiRouter::new()
+        .merge(articles::router())
+        .merge(comments::router())
+        .merge(tags::router())
+        .merge(users::router())
+        .merge(tokens::router());
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", v1)
+        .merge(ops::router())
+}

@@ -1,0 +1,37 @@
+//! `/tags`: the tags in use, with how many published articles carry each.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::articles::PageParams;
+use super::conditional::{Caching, serve};
+use super::extract::AppQuery;
+use crate::app::AppState;
+use crate::error::{ApiError, Problem};
+use crate::views::{ListView, TagView};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_tags))
+}
+
+/// List tags, most used first.
+#[utoipa::path(
+    get, path = "/tags", tag = "tags",
+    params(PageParams),
+    responses(
+        (status = 200, description = "One page of tags", body = ListView<TagView>),
+        (status = 304, description = "Unchanged since the ETag in If-None-Match"),
+        (status = 400, description = "Invalid paging", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn list_tags(
+    State(app): State<AppState>,
+    AppQuery(params): AppQuery<PageParams>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let entry = app.reader.tags(params.parse()?).await?;
+    Ok(serve(&entry, &headers, Caching::Public))
+}

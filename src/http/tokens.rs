@@ -1,0 +1,128 @@
+//! `POST /tokens`: the OAuth2-style token endpoint (password and refresh grants).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use validator::Validate;
+
+use super::conditional::NO_STORE;
+use super::extract::Valid;
+use crate::app::{App, AppState};
+use crate::auth::RefreshToken;
+use crate::domain::User;
+use crate::error::{ApiError, Problem};
+use crate::store::RefreshOutcome;
+use crate::views::TokenView;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create_token))
+}
+
+/// A token request, told apart by `grant_type`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(tag = "grant_type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum TokenRequest {
+    /// Sign in with a username and password.
+    Password { username: String, password: String },
+    /// Exchange a refresh token (single use) for a new pair.
+    RefreshToken { refresh_token: String },
+}
+
+impl Validate for TokenRequest {
+    /// Bounds only, so oversized credentials are not hashed; wrong ones are a 401.
+    fn validate(&self) -> Result<(), validator::ValidationErrors> {
+        let too_long = match self {
+            TokenRequest::Password { username, password } => {
+                username.len() > 256 || password.len() > 1024
+            }
+            TokenRequest::RefreshToken { refresh_token } => refresh_token.len() > 256,
+        };
+        let mut errors = validator::ValidationErrors::new();
+        if too_long {
+            errors.add(
+                "credentials",
+                validator::ValidationError::new("length").with_message("are too long".into()),
+            );
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// Issue tokens.
+#[utoipa::path(
+    post, path = "/tokens", tag = "auth",
+    request_body = TokenRequest,
+    responses(
+        (status = 200, description = "A short-lived access token and a refresh token", body = TokenView),
+        (status = 401, description = "Bad credentials, or an unknown, expired or reused refresh token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn create_token(
+    State(app): State<AppState>,
+    Valid(request): Valid<TokenRequest>,
+) -> Result<Response, ApiError> {
+    let user = match request {
+        TokenRequest::Password { username, password } => {
+            let credentials = app.store.find_credentials(&username).await?;
+            let hash = credentials.as_ref().map(|c| c.password_hash.as_str());
+            let valid = app.auth.passwords.verify(&password, hash).await;
+            match credentials {
+                Some(credentials) if valid => credentials.user,
+                _ => {
+                    return Err(ApiError::Unauthorized(
+                        "invalid username or password".into(),
+                    ));
+                }
+            }
+        }
+        TokenRequest::RefreshToken { refresh_token } => {
+            let hash = RefreshToken::hash_of(&refresh_token);
+            match app.store.consume_refresh_token(&hash).await? {
+                RefreshOutcome::Accepted { user_id } => {
+                    app.store.find_user(user_id).await?.ok_or_else(|| {
+                        ApiError::Unauthorized("the account no longer exists".into())
+                    })?
+                }
+                RefreshOutcome::Reused => {
+                    return Err(ApiError::Unauthorized(
+                        "this refresh token was already used; all sessions were signed out".into(),
+                    ));
+                }
+                RefreshOutcome::Rejected => {
+                    return Err(ApiError::Unauthorized(
+                        "the refresh token is invalid or expired".into(),
+                    ));
+                }
+            }
+        }
+    };
+    let tokens = issue(&app, &user).await?;
+    let mut response = Json(tokens).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(NO_STORE));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    Ok(response)
+}
+
+async fn issue(app: &App, user: &User) -> Result<TokenView, ApiError> {
+    let refresh = RefreshToken::generate();
+    app.store
+        .insert_refresh_token(user.id, &refresh.hash, app.auth.refresh_ttl_secs())
+        .await?;
+    Ok(TokenView {
+        access_token: app.auth.issue_access_token(user),
+        token_type: "Bearer",
+        expires_in: app.auth.access_ttl_secs(),
+        refresh_token: refresh.token,
+    })
+}

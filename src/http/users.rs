@@ -1,0 +1,167 @@
+//! `/users`: registration, the caller's own profile, public profiles and roles.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use validator::Validate;
+
+use super::conditional::{Caching, serve, written};
+use super::extract::{AppPath, AuthUser, Valid};
+use super::rules;
+use crate::app::AppState;
+use crate::domain::Role;
+use crate::error::{ApiError, Problem};
+use crate::reads::Entry;
+use crate::store::StoreError;
+use crate::views::UserView;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register_user))
+        .routes(routes!(find_me))
+        .routes(routes!(find_user, update_user))
+}
+
+/// A new account. The role is not chosen here: it comes from configuration.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterInput {
+    #[validate(length(min = 3, max = 32), custom(function = "rules::username"))]
+    username: String,
+    #[validate(length(min = 8, max = 128))]
+    #[schema(format = Password)]
+    password: String,
+}
+
+/// A change of role (admins only).
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    role: Role,
+}
+
+/// Register an account.
+#[utoipa::path(
+    post, path = "/users", tag = "users",
+    request_body = RegisterInput,
+    responses(
+        (status = 201, description = "Registered; Location names the user", body = UserView),
+        (status = 409, description = "The username is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn register_user(
+    State(app): State<AppState>,
+    Valid(input): Valid<RegisterInput>,
+) -> Result<Response, ApiError> {
+    let hash = app.auth.passwords.hash(&input.password).await;
+    let role = app.settings.auth.registration_role;
+    let user = app
+        .store
+        .create_user(&input.username, &hash, role)
+        .await
+        .map_err(|err| match err {
+            StoreError::Duplicate => ApiError::Conflict("that username is taken".into()),
+            other => other.into(),
+        })?;
+    let location = format!("/api/v1/users/{}", user.id);
+    Ok(written(
+        StatusCode::CREATED,
+        &Entry::json(&UserView::from(user), None),
+        Some(location),
+    ))
+}
+
+/// The signed-in user.
+#[utoipa::path(
+    get, path = "/users/me", tag = "users",
+    responses(
+        (status = 200, description = "The caller's account", body = UserView),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn find_me(
+    State(app): State<AppState>,
+    user: AuthUser,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let me = app
+        .store
+        .find_user(user.id)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("this account no longer exists".into()))?;
+    Ok(serve(
+        &Entry::json(&UserView::from(me), None),
+        &headers,
+        Caching::Private,
+    ))
+}
+
+/// A user's public profile.
+#[utoipa::path(
+    get, path = "/users/{id}", tag = "users",
+    params(("id" = i64, Path, description = "User id")),
+    responses(
+        (status = 200, description = "The user", body = UserView),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn find_user(
+    State(app): State<AppState>,
+    AppPath(id): AppPath<i64>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let user = app.store.find_user(id).await?.ok_or_else(no_user)?;
+    Ok(serve(
+        &Entry::json(&UserView::from(user), None),
+        &headers,
+        Caching::Public,
+    ))
+}
+
+/// Change a user's role (admins only).
+#[utoipa::path(
+    patch, path = "/users/{id}", tag = "users",
+    params(("id" = i64, Path, description = "User id")),
+    request_body = UserPatch,
+    responses(
+        (status = 200, description = "The user with the new role", body = UserView),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn update_user(
+    State(app): State<AppState>,
+    caller: AuthUser,
+    AppPath(id): AppPath<i64>,
+    Valid(patch): Valid<UserPatch>,
+) -> Result<Response, ApiError> {
+    if caller.role != Role::Admin {
+        return Err(ApiError::Forbidden("only admins may change roles".into()));
+    }
+    let user = app
+        .store
+        .set_role(id, patch.role)
+        .await
+        .map_err(|err| match err {
+            StoreError::NotFound => no_user(),
+            other => other.into(),
+        })?;
+    Ok(written(
+        StatusCode::OK,
+        &Entry::json(&UserView::from(user), None),
+        None,
+    ))
+}
+
+fn no_user() -> ApiError {
+    ApiError::NotFound("no such user".into())
+}

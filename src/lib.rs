@@ -1,0 +1,18 @@
+//! feedgate: a cached article API.
+//!
+//! Reads flow `http` → `reads` (finished JSON entries) → `store`; writes flow
+//! `http` → `store`. `domain` holds the nouns and rules, `auth` identity,
+//! `config` settings, `views` the JSON shapes.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod openapi;
+pub mod reads;
+pub mod store;
+pub mod telemetry;
+pub mod views;

@@ -1,0 +1,180 @@
+//! The system of record: MySQL/MariaDB in production, SQLite embedded.
+//!
+//! Both run the same SQL through sqlx's `Any` driver: times are stored as
+//! epoch milliseconds and every statement sticks to the dialects' common
+//! ground (`?` placeholders, no `RETURNING`). The one difference, ignoring
+//! duplicate inserts, lives in [`Dialect`]. Every value from a request is a
+//! bound parameter; only whitelisted fragments are ever pushed as SQL text.
+
+mod articles;
+mod comments;
+mod error;
+mod rows;
+mod seed;
+mod tags;
+mod users;
+
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::migrate::Migrator;
+use sqlx::any::AnyQueryResult;
+use sqlx::{AnyConnection, AnyPool, Executor};
+
+pub use error::StoreError;
+pub use seed::SeedReport;
+pub use users::{Credentials, RefreshOutcome};
+
+use crate::config::DatabaseSettings;
+
+static MYSQL_MIGRATIONS: Migrator = sqlx::migrate!("migrations/mysql");
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    MySql,
+    Sqlite,
+}
+
+impl Dialect {
+    fn insert_ignore(self) -> &'static str {
+        match self {
+            Dialect::MySql => "INSERT IGNORE",
+            Dialect::Sqlite => "INSERT OR IGNORE",
+        }
+    }
+}
+
+/// A handle to the database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+impl Store {
+    /// Opens a pool. A SQLite file and its folder are created if missing.
+    pub async fn connect(settings: &DatabaseSettings) -> Result<Self, StoreError> {
+        install_default_drivers();
+        let url = settings.url.expose();
+        let (dialect, url) = if url.starts_with("mysql:") {
+            (Dialect::MySql, url.to_owned())
+        } else {
+            (Dialect::Sqlite, prepare_sqlite_url(url)?)
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if dialect == Dialect::Sqlite {
+                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;")
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        Ok(Self { pool, dialect })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Applies pending migrations; safe to run on every start.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let migrator = match self.dialect {
+            Dialect::MySql => &MYSQL_MIGRATIONS,
+            Dialect::Sqlite => &SQLITE_MIGRATIONS,
+        };
+        migrator.run(&self.pool).await.map_err(StoreError::Migrate)
+    }
+
+    /// A round trip to the database, for readiness checks.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Makes sure the file's folder exists and that SQLite may create the file.
+fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
+    let rest = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let parent = Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty());
+    if let Some(parent) = parent.filter(|_| path != ":memory:") {
+        std::fs::create_dir_all(parent).map_err(StoreError::CreateDir)?;
+    }
+    let mode = if query.contains("mode=") {
+        ""
+    } else {
+        "mode=rwc"
+    };
+    let query = [query, mode]
+        .into_iter()
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join("&");
+    Ok(format!("sqlite://{path}?{query}"))
+}
+
+/// The id of the row `result` inserted. MySQL reports it with the result;
+/// through `Any`, SQLite does not, so it is asked for on the same connection.
+async fn inserted_id(conn: &mut AnyConnection, result: &AnyQueryResult) -> Result<i64, StoreError> {
+    match result.last_insert_id() {
+        Some(id) => Ok(id),
+        None => Ok(sqlx::query_scalar("SELECT last_insert_rowid()")
+            .fetch_one(conn)
+            .await?),
+    }
+}
+
+/// Escapes `LIKE` wildcards so user text matches literally (escape char `!`).
+fn like_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '!' | '%' | '_') {
+            pattern.push('!');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_gain_create_mode_and_keep_other_options() {
+        let dir = std::env::temp_dir().join("feedgate-url-test");
+        let url = format!("sqlite://{}/x.db", dir.display());
+        assert_eq!(
+            prepare_sqlite_url(&url).unwrap(),
+            format!("sqlite://{}/x.db?mode=rwc", dir.display())
+        );
+        assert!(dir.exists());
+        assert_eq!(
+            prepare_sqlite_url("sqlite::memory:?cache=shared").unwrap(),
+            "sqlite://:memory:?cache=shared&mode=rwc"
+        );
+    }
+
+    #[test]
+    fn like_wildcards_are_escaped() {
+        assert_eq!(like_pattern("50%_off!"), "%50!%!_off!!%");
+    }
+}

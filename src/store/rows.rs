@@ -1,0 +1,131 @@
+//! Rows as the database returns them, and their conversion to domain types.
+
+use sqlx::FromRow;
+
+use crate::domain::time::from_millis;
+use crate::domain::{Article, ArticleStatus, Author, Comment, Role, TagCount, User};
+
+/// `SELECT ... FROM articles a JOIN users u` without the body, for
+/// `concat!` so every statement stays a static string.
+/// `select_articles!(", a.body")` adds columns.
+macro_rules! select_articles {
+    () => {
+        select_articles!("")
+    };
+    ($extra:literal) => {
+        concat!(
+            "SELECT a.id, a.slug, a.title, a.summary, a.status, a.author_id, \
+             u.username AS author_username, a.created_at, a.updated_at, a.published_at, \
+             a.version",
+            $extra,
+            " FROM articles a JOIN users u ON u.id = a.author_id"
+        )
+    };
+}
+pub(super) use select_articles;
+
+#[derive(FromRow)]
+pub(super) struct ArticleRow {
+    id: i64,
+    slug: String,
+    title: String,
+    summary: String,
+    /// Lists leave the body out.
+    #[sqlx(default)]
+    body: Option<String>,
+    status: String,
+    author_id: i64,
+    author_username: String,
+    created_at: i64,
+    updated_at: i64,
+    published_at: Option<i64>,
+    version: i64,
+}
+
+impl ArticleRow {
+    pub(super) fn into_article(self, tags: Vec<String>) -> Article {
+        Article {
+            id: self.id,
+            slug: self.slug,
+            title: self.title,
+            summary: self.summary,
+            body: self.body,
+            status: ArticleStatus::parse(&self.status).unwrap_or(ArticleStatus::Draft),
+            tags,
+            author: Author {
+                id: self.author_id,
+                username: self.author_username,
+            },
+            created_at: from_millis(self.created_at),
+            updated_at: from_millis(self.updated_at),
+            published_at: self.published_at.map(from_millis),
+            version: self.version,
+        }
+    }
+
+    pub(super) fn id(&self) -> i64 {
+        self.id
+    }
+}
+
+#[derive(FromRow)]
+pub(super) struct UserRow {
+    pub id: i64,
+    pub username: String,
+    pub role: String,
+    pub created_at: i64,
+    #[sqlx(default)]
+    pub password_hash: Option<String>,
+}
+
+impl From<UserRow> for User {
+    fn from(row: UserRow) -> Self {
+        User {
+            id: row.id,
+            username: row.username,
+            // Unknown roles (never written by us) get the least power.
+            role: Role::parse(&row.role).unwrap_or(Role::Reader),
+            created_at: from_millis(row.created_at),
+        }
+    }
+}
+
+#[derive(FromRow)]
+pub(super) struct CommentRow {
+    id: i64,
+    article_id: i64,
+    author_id: i64,
+    author_username: String,
+    body: String,
+    created_at: i64,
+}
+
+impl From<CommentRow> for Comment {
+    fn from(row: CommentRow) -> Self {
+        Comment {
+            id: row.id,
+            article_id: row.article_id,
+            author: Author {
+                id: row.author_id,
+                username: row.author_username,
+            },
+            body: row.body,
+            created_at: from_millis(row.created_at),
+        }
+    }
+}
+
+#[derive(FromRow)]
+pub(super) struct TagCountRow {
+    name: String,
+    articles: i64,
+}
+
+impl From<TagCountRow> for TagCount {
+    fn from(row: TagCountRow) -> Self {
+        TagCount {
+            name: row.name,
+            articles: row.articles,
+        }
+    }
+}

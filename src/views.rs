@@ -1,0 +1,237 @@
+//! The JSON the API speaks: snake_case, ISO 8601 UTC times, and one list shape.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::domain::time::{Timestamp, serde_iso8601};
+use crate::domain::{Article, ArticleStatus, Author, Comment, Paged, Role, TagCount, User};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuthorView {
+    pub id: i64,
+    pub username: String,
+}
+
+impl From<Author> for AuthorView {
+    fn from(author: Author) -> Self {
+        Self {
+            id: author.id,
+            username: author.username,
+        }
+    }
+}
+
+/// An article. Lists leave `body` out; fetch the article for it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ArticleView {
+    pub id: i64,
+    pub slug: String,
+    pub title: String,
+    pub summary: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    pub status: ArticleStatus,
+    pub tags: Vec<String>,
+    pub author: AuthorView,
+    #[serde(with = "serde_iso8601")]
+    #[schema(value_type = String, format = DateTime, example = "2024-05-20T12:34:56Z")]
+    pub created_at: Timestamp,
+    #[serde(with = "serde_iso8601")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
+    #[serde(serialize_with = "serde_iso8601::option::serialize")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub published_at: Option<Timestamp>,
+    /// Increases with every change; send it in `If-Match` to update safely.
+    pub version: i64,
+}
+
+impl From<Article> for ArticleView {
+    fn from(article: Article) -> Self {
+        Self {
+            id: article.id,
+            slug: article.slug,
+            title: article.title,
+            summary: article.summary,
+            body: article.body,
+            status: article.status,
+            tags: article.tags,
+            author: article.author.into(),
+            created_at: article.created_at,
+            updated_at: article.updated_at,
+            published_at: article.published_at,
+            version: article.version,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CommentView {
+    pub id: i64,
+    pub article_id: i64,
+    pub author: AuthorView,
+    pub body: String,
+    #[serde(with = "serde_iso8601")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+}
+
+impl From<Comment> for CommentView {
+    fn from(comment: Comment) -> Self {
+        Self {
+            id: comment.id,
+            article_id: comment.article_id,
+            author: comment.author.into(),
+            body: comment.body,
+            created_at: comment.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TagView {
+    pub name: String,
+    /// Published articles carrying the tag.
+    pub articles: i64,
+}
+
+impl From<TagCount> for TagView {
+    fn from(tag: TagCount) -> Self {
+        Self {
+            name: tag.name,
+            articles: tag.articles,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserView {
+    pub id: i64,
+    pub username: String,
+    pub role: Role,
+    #[serde(with = "serde_iso8601")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+}
+
+impl From<User> for UserView {
+    fn from(user: User) -> Self {
+        Self {
+            id: user.id,
+            username: user.username,
+            role: user.role,
+            created_at: user.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaginationView {
+    pub page: u32,
+    pub per_page: u32,
+    pub total: u64,
+    pub pages: u64,
+}
+
+/// Relative links to this page and its neighbours, with canonical parameters.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LinksView {
+    #[serde(rename = "self")]
+    pub self_: String,
+    pub next: Option<String>,
+    pub prev: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListView<T> {
+    pub items: Vec<T>,
+    pub pagination: PaginationView,
+    pub links: LinksView,
+}
+
+impl<T> ListView<T> {
+    /// `path` is the list's URL path, `params` the non-paging query
+    /// parameters in canonical order (empty values are left out).
+    pub fn new<D: Into<T>>(paged: Paged<D>, path: &str, params: &[(&str, &str)]) -> Self {
+        let pages = paged.pages();
+        let page = paged.page;
+        let link = |number: u32| {
+            let mut query: Vec<(&str, String)> = params
+                .iter()
+                .filter(|(_, value)| !value.is_empty())
+                .map(|(key, value)| (*key, (*value).to_owned()))
+                .collect();
+            query.push(("page", number.to_string()));
+            query.push(("per_page", page.per_page.to_string()));
+            let encoded = serde_urlencoded::to_string(&query).unwrap_or_default();
+            format!("{path}?{encoded}")
+        };
+        let last = u32::try_from(pages).unwrap_or(u32::MAX).max(1);
+        let links = LinksView {
+            self_: link(page.page),
+            next: (u64::from(page.page) < pages).then(|| link(page.page + 1)),
+            prev: (page.page > 1).then(|| link((page.page - 1).min(last))),
+        };
+        Self {
+            items: paged.items.into_iter().map(Into::into).collect(),
+            pagination: PaginationView {
+                page: page.page,
+                per_page: page.per_page,
+                total: paged.total,
+                pages,
+            },
+            links,
+        }
+    }
+}
+
+/// The token endpoint's answer (RFC 6749 section 5.1).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenView {
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// Single use: exchanging it returns a new one.
+    pub refresh_token: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::PageRequest;
+
+    fn paged(page: u32, total: u64) -> Paged<TagCount> {
+        Paged {
+            items: vec![],
+            page: PageRequest::new(page, 10).unwrap(),
+            total,
+        }
+    }
+
+    #[test]
+    fn links_point_to_neighbours_with_encoded_parameters() {
+        let list: ListView<TagView> =
+            ListView::new(paged(2, 35), "/t", &[("q", "a&b c"), ("tag", "")]);
+        assert_eq!(list.links.self_, "/t?q=a%26b+c&page=2&per_page=10");
+        assert_eq!(
+            list.links.next.as_deref(),
+            Some("/t?q=a%26b+c&page=3&per_page=10")
+        );
+        assert_eq!(
+            list.links.prev.as_deref(),
+            Some("/t?q=a%26b+c&page=1&per_page=10")
+        );
+        assert_eq!(list.pagination.pages, 4);
+    }
+
+    #[test]
+    fn the_last_page_has_no_next_and_the_first_no_prev() {
+        let first: ListView<TagView> = ListView::new(paged(1, 5), "/t", &[]);
+        assert!(first.links.next.is_none() && first.links.prev.is_none());
+        let beyond: ListView<TagView> = ListView::new(paged(9, 15), "/t", &[]);
+        assert!(beyond.links.next.is_none());
+        assert_eq!(beyond.links.prev.as_deref(), Some("/t?page=2&per_page=10"));
+    }
+}

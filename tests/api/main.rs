@@ -1,0 +1,6 @@
+//! HTTP API tests: every request goes through the real router, on SQLite and
+//! on MariaDB.
+
+mod support;
+
+mod smoke;

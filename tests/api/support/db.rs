@@ -1,0 +1,93 @@
+//! One throwaway database per test: a SQLite file, or a MariaDB database on
+//! the server named by `FEEDGATE_TEST_MYSQL_URL` (default root on localhost).
+
+use std::path::PathBuf;
+
+use rand::distr::{Alphanumeric, SampleString};
+use sqlx::{Connection, MySqlConnection};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    MySql,
+}
+
+pub struct TestDb {
+    url: String,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    File(PathBuf),
+    Database { server: String, name: String },
+}
+
+pub fn mysql_server() -> String {
+    std::env::var("FEEDGATE_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
+}
+
+impl TestDb {
+    pub async fn create(backend: Backend) -> Self {
+        let suffix = Alphanumeric.sample_string(&mut rand::rng(), 12).to_lowercase();
+        match backend {
+            Backend::Sqlite => {
+                let path = std::env::temp_dir().join(format!("feedgate-test-{suffix}.db"));
+                Self {
+                    url: format!("sqlite://{}", path.display()),
+                    cleanup: Cleanup::File(path),
+                }
+            }
+            Backend::MySql => {
+                let server = mysql_server();
+                let name = format!("feedgate_test_{suffix}");
+                let mut conn = MySqlConnection::connect(&server)
+                    .await
+                    .unwrap_or_else(|err| panic!("MariaDB at {server} must be running: {err}"));
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut conn)
+                    .await
+                    .expect("the test database is created");
+                Self {
+                    url: format!("{server}/{name}"),
+                    cleanup: Cleanup::Database { server, name },
+                }
+            }
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        match &self.cleanup {
+            Cleanup::File(path) => {
+                for extension in ["", "-wal", "-shm"] {
+                    let mut file = path.clone().into_os_string();
+                    file.push(extension);
+                    let _ = std::fs::remove_file(file);
+                }
+            }
+            Cleanup::Database { server, name } => {
+                let (server, name) = (server.clone(), name.clone());
+                // Drop runs inside the test's runtime, which cannot block on
+                // itself: drop the database from a thread with its own.
+                let _ = std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("a runtime starts");
+                    runtime.block_on(async {
+                        if let Ok(mut conn) = MySqlConnection::connect(&server).await {
+                            let sql = format!("DROP DATABASE IF EXISTS {name}");
+                            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await;
+                        }
+                    });
+                })
+                .join();
+            }
+        }
+    }
+}

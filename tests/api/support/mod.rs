@@ -1,0 +1,201 @@
+//! The test harness: a real router over a real database, one fresh database
+//! per test so tests run in parallel.
+
+mod db;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use feedgate::app::{App, AppState};
+use feedgate::config::{Secret, Settings};
+use feedgate::domain::{Role, User};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+pub use db::{Backend, TestDb};
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Runs each named `async fn(TestApp)` once on SQLite and once on MariaDB.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let app = $crate::support::TestApp::new($crate::support::Backend::Sqlite).await;
+                    super::$name(&app).await;
+                }
+            )*
+        }
+        mod mysql {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let app = $crate::support::TestApp::new($crate::support::Backend::MySql).await;
+                    super::$name(&app).await;
+                }
+            )*
+        }
+    };
+}
+
+pub struct TestApp {
+    pub router: Router,
+    pub state: AppState,
+    pub db: TestDb,
+}
+
+/// A user made for a test, with a valid access token.
+pub struct TestUser {
+    pub id: i64,
+    pub username: String,
+    pub token: String,
+}
+
+impl TestApp {
+    pub async fn new(backend: Backend) -> Self {
+        Self::with_settings(backend, |_| {}).await
+    }
+
+    /// Like [`TestApp::new`], with settings adjusted first.
+    pub async fn with_settings(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Self {
+        let db = TestDb::create(backend).await;
+        let mut settings = test_settings(db.url());
+        adjust(&mut settings);
+        let state = App::start(settings).await.expect("the app starts");
+        let router = feedgate::http::router(state.clone());
+        Self { router, state, db }
+    }
+
+    /// Creates a user directly in the store and signs a token for them.
+    pub async fn user(&self, username: &str, role: Role) -> TestUser {
+        let hash = self.state.auth.passwords.hash(PASSWORD).await;
+        let user: User = self
+            .state
+            .store
+            .create_user(username, &hash, role)
+            .await
+            .expect("the user is created");
+        TestUser {
+            id: user.id,
+            token: self.state.auth.issue_access_token(&user),
+            username: user.username,
+        }
+    }
+
+    /// Creates an article through the API and returns its JSON.
+    pub async fn article(&self, author: &TestUser, body: Value) -> Value {
+        let response = self.post("/api/v1/articles", body, Some(&author.token)).await;
+        assert_eq!(response.status, StatusCode::CREATED, "{}", response.text());
+        response.json()
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> TestResponse {
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("the router is infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("the body is readable")
+            .to_bytes();
+        TestResponse { status, headers, body }
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        body: Option<Value>,
+        token: Option<&str>,
+    ) -> TestResponse {
+        let mut request = Request::builder().method(method).uri(uri);
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let body = match body {
+            Some(json) => {
+                request = request.header(header::CONTENT_TYPE, "application/json");
+                Body::from(json.to_string())
+            }
+            None => Body::empty(),
+        };
+        self.send(request.body(body).unwrap()).await
+    }
+
+    pub async fn get(&self, uri: &str, token: Option<&str>) -> TestResponse {
+        self.call(Method::GET, uri, None, token).await
+    }
+
+    pub async fn post(&self, uri: &str, body: Value, token: Option<&str>) -> TestResponse {
+        self.call(Method::POST, uri, Some(body), token).await
+    }
+
+    pub async fn put(&self, uri: &str, body: Value, token: Option<&str>) -> TestResponse {
+        self.call(Method::PUT, uri, Some(body), token).await
+    }
+
+    pub async fn patch(&self, uri: &str, body: Value, token: Option<&str>) -> TestResponse {
+        self.call(Method::PATCH, uri, Some(body), token).await
+    }
+
+    pub async fn delete(&self, uri: &str, token: Option<&str>) -> TestResponse {
+        self.call(Method::DELETE, uri, None, token).await
+    }
+}
+
+/// Fast password hashing and a fixed key; everything else as shipped.
+fn test_settings(database_url: &str) -> Settings {
+    let mut settings = Settings::defaults();
+    settings.database.url = Secret::new(database_url);
+    settings.database.max_connections = 4;
+    settings.auth.jwt_secret = Secret::new("test-only-key-0123456789abcdef0123456789");
+    settings.auth.argon2_memory_kib = 64;
+    settings.auth.argon2_iterations = 1;
+    settings.check().expect("test settings are valid");
+    settings
+}
+
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl TestResponse {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|err| panic!("not JSON ({err}): {}", self.text()))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_else(|| panic!("no {name} header in {:?}", self.headers))
+    }
+
+    /// Asserts a problem+json error with this status and returns its JSON.
+    pub fn problem(&self, status: StatusCode) -> Value {
+        assert_eq!(self.status, status, "{}", self.text());
+        assert_eq!(self.header("content-type"), "application/problem+json");
+        let json = self.json();
+        assert_eq!(json["status"], status.as_u16());
+        assert!(json["title"].is_string() && json["detail"].is_string(), "{json}");
+        json
+    }
+}
