@@ -4,6 +4,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use crate::auth::Auth;
+use crate::cache::{Cache, CacheError};
 use crate::config::Settings;
 use crate::reads::Reader;
 use crate::store::{Store, StoreError};
@@ -12,7 +13,16 @@ pub struct App {
     pub settings: Settings,
     pub store: Store,
     pub auth: Auth,
+    pub cache: Arc<Cache>,
     pub reader: Reader,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Cache(#[from] CacheError),
 }
 
 /// A cheap handle to the [`App`]; axum's state type.
@@ -28,21 +38,21 @@ impl Deref for AppState {
 }
 
 impl App {
-    /// Connects to the database and applies migrations.
-    pub async fn start(settings: Settings) -> Result<AppState, StoreError> {
+    /// Connects to the database, applies migrations and sets up the cache
+    /// (with Redis, its invalidation subscriber starts in the background).
+    pub async fn start(settings: Settings) -> Result<AppState, StartError> {
+        crate::metrics::handle();
         let store = Store::connect(&settings.database).await?;
         store.migrate().await?;
-        Ok(Self::with_store(settings, store))
-    }
-
-    pub fn with_store(settings: Settings, store: Store) -> AppState {
+        let cache = Arc::new(Cache::new(&settings.cache, settings.redis.url.expose())?);
         let auth = Auth::new(&settings.auth);
-        let reader = Reader::new(store.clone());
-        AppState(Arc::new(App {
+        let reader = Reader::new(store.clone(), cache.clone());
+        Ok(AppState(Arc::new(App {
             settings,
             store,
             auth,
+            cache,
             reader,
-        }))
+        })))
     }
 }

@@ -21,6 +21,8 @@ pub struct Claims {
     pub iss: String,
     pub iat: u64,
     pub exp: u64,
+    /// Unique per token, so two tokens issued in one second differ.
+    pub jti: String,
 }
 
 impl Claims {
@@ -65,6 +67,7 @@ impl Keys {
             iss: ISSUER.to_owned(),
             iat: now,
             exp: now + ttl_secs,
+            jti: format!("{:032x}", rand::random::<u128>()),
         };
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 signing with an in-memory key cannot fail")
@@ -136,6 +139,7 @@ mod tests {
             iss: ISSUER.into(),
             iat: now - 600,
             exp: now - 300,
+            jti: "x".into(),
         };
         let token = encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).unwrap();
         assert!(matches!(keys.verify(&token), Err(TokenError::Expired)));

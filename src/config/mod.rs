@@ -34,7 +34,30 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub redis: RedisSettings,
     pub auth: AuthSettings,
+    pub cache: CacheSettings,
     pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CacheSettings {
+    pub l1_max_bytes: u64,
+    pub ttl_secs: u64,
+    pub stale_if_error_secs: u64,
+    pub negative_ttl_secs: u64,
+    pub degraded_ttl_ms: u64,
+    pub redis_prefix: String,
+    pub redis_timeout_ms: u64,
+    pub purge_url: String,
+    pub control: CacheControlSettings,
+}
+
+/// `Cache-Control` of public responses, per route family.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CacheControlSettings {
+    pub article: String,
+    pub articles: String,
+    pub comments: String,
+    pub tags: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

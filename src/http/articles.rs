@@ -13,12 +13,13 @@ use super::conditional::{Caching, check_if_match, has_if_match, serve, written};
 use super::extract::{AppPath, AppQuery, AuthUser, MaybeUser, Valid};
 use super::rules;
 use crate::app::AppState;
+use crate::cache::{Entry, article_families, article_family, comments_family};
 use crate::domain::{
     Article, ArticleContent, ArticleFilter, ArticleSort, ArticleStatus, DraftScope, PageRequest,
     normalize_tag, normalize_tags, slugify, summarize,
 };
 use crate::error::{ApiError, FieldError, Problem};
-use crate::reads::{ARTICLES_PATH, Entry};
+use crate::reads::ARTICLES_PATH;
 use crate::store::StoreError;
 use crate::views::{ArticleView, ListView};
 
@@ -237,13 +238,14 @@ pub async fn list_articles(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (filter, page) = params.parse(&caller)?;
-    let entry = app.reader.articles(&filter, page).await?;
+    let cached = app.reader.articles(&filter, page).await?;
+    let entry = cached.entry.as_ref().ok_or_else(not_found)?;
     let caching = if filter.status == ArticleStatus::Draft {
         Caching::Private
     } else {
-        Caching::Public
+        Caching::Public(&app.settings.cache.control.articles)
     };
-    Ok(serve(&entry, &headers, caching))
+    Ok(serve(entry, &headers, caching))
 }
 
 /// Read one article.
@@ -263,18 +265,18 @@ pub async fn find_article(
     AppPath(id): AppPath<i64>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let entry = app
-        .reader
-        .article(id)
-        .await?
+    let cached = app.reader.article(id).await?;
+    let entry = cached
+        .entry
+        .as_ref()
         .filter(|entry| entry.visible_to(caller.viewer()))
         .ok_or_else(not_found)?;
     let caching = if entry.draft_of.is_some() {
         Caching::Private
     } else {
-        Caching::Public
+        Caching::Public(&app.settings.cache.control.article)
     };
-    Ok(serve(&entry, &headers, caching))
+    Ok(serve(entry, &headers, caching))
 }
 
 /// Create an article (authors, editors and admins).
@@ -299,11 +301,15 @@ pub async fn create_article(
         return Err(ApiError::Forbidden("readers may not write articles".into()));
     }
     let (content, derived) = input.into_content(None);
-    let article = app
-        .store
-        .create_article(user.id, &content, derived)
-        .await
-        .map_err(|err| write_error(err, &HeaderMap::new()))?;
+    let mut families = article_families(None, &user.username, &content.tags);
+    app.cache.before_write(&families).await;
+    let created = app.store.create_article(user.id, &content, derived).await;
+    if let Ok(article) = &created {
+        // A "not found" for the new id may be cached.
+        families.push(article_family(article.id));
+    }
+    app.cache.after_write(&families).await;
+    let article = created.map_err(|err| write_error(err, &HeaderMap::new()))?;
     let location = format!("{ARTICLES_PATH}/{}", article.id);
     Ok(written(
         StatusCode::CREATED,
@@ -397,10 +403,12 @@ pub async fn delete_article(
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let current = editable_article(&app, &user, id, &headers).await?;
-    app.store
-        .delete_article(id, current.version)
-        .await
-        .map_err(|err| write_error(err, &headers))?;
+    let mut families = article_families(Some(id), &current.author.username, &current.tags);
+    families.push(comments_family(id));
+    app.cache.before_write(&families).await;
+    let deleted = app.store.delete_article(id, current.version).await;
+    app.cache.after_write(&families).await;
+    deleted.map_err(|err| write_error(err, &headers))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -433,11 +441,15 @@ async fn save(
     content: ArticleContent,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    let article = app
+    let tags = current.tags.iter().chain(&content.tags);
+    let families = article_families(Some(current.id), &current.author.username, tags);
+    app.cache.before_write(&families).await;
+    let updated = app
         .store
         .update_article(current.id, current.version, &content)
-        .await
-        .map_err(|err| write_error(err, headers))?;
+        .await;
+    app.cache.after_write(&families).await;
+    let article = updated.map_err(|err| write_error(err, headers))?;
     Ok(written(StatusCode::OK, &Entry::article(article), None))
 }
 

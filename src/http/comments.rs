@@ -14,8 +14,8 @@ use super::conditional::{Caching, serve, written};
 use super::extract::{AppPath, AppQuery, AuthUser, MaybeUser, Valid};
 use super::rules;
 use crate::app::AppState;
+use crate::cache::{Entry, comments_family};
 use crate::error::{ApiError, Problem};
-use crate::reads::Entry;
 use crate::views::{CommentView, ListView};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -31,17 +31,27 @@ pub struct CommentInput {
     body: String,
 }
 
-/// The article's entry if the caller may see it, else 404.
+/// Whether the article is a draft, if the caller may see it; else 404.
 async fn visible_article(
     app: &AppState,
     caller: Option<(i64, bool)>,
     id: i64,
-) -> Result<Entry, ApiError> {
-    app.reader
-        .article(id)
-        .await?
+) -> Result<bool, ApiError> {
+    let cached = app.reader.article(id).await?;
+    cached
+        .entry
+        .as_ref()
         .filter(|entry| entry.visible_to(caller))
+        .map(|entry| entry.draft_of.is_some())
         .ok_or_else(|| ApiError::NotFound("no such article".into()))
+}
+
+fn comment_caching(app: &AppState, draft: bool) -> Caching<'_> {
+    if draft {
+        Caching::Private
+    } else {
+        Caching::Public(&app.settings.cache.control.comments)
+    }
 }
 
 /// List an article's comments, oldest first.
@@ -64,14 +74,10 @@ pub async fn list_comments(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let page = params.parse()?;
-    let article = visible_article(&app, caller.viewer(), id).await?;
-    let entry = app.reader.comments(id, page).await?;
-    let caching = if article.draft_of.is_some() {
-        Caching::Private
-    } else {
-        Caching::Public
-    };
-    Ok(serve(&entry, &headers, caching))
+    let draft = visible_article(&app, caller.viewer(), id).await?;
+    let cached = app.reader.comments(id, page).await?;
+    let entry = cached.entry.as_ref().ok_or_else(no_comment)?;
+    Ok(serve(entry, &headers, comment_caching(&app, draft)))
 }
 
 /// Comment on an article (any signed-in user).
@@ -94,10 +100,14 @@ pub async fn create_comment(
     Valid(input): Valid<CommentInput>,
 ) -> Result<Response, ApiError> {
     visible_article(&app, Some(user.viewer()), id).await?;
-    let comment = app
+    let families = [comments_family(id)];
+    app.cache.before_write(&families).await;
+    let created = app
         .store
         .create_comment(id, user.id, input.body.trim())
-        .await?;
+        .await;
+    app.cache.after_write(&families).await;
+    let comment = created?;
     let location = format!("/api/v1/comments/{}", comment.id);
     let entry = Entry::json(&CommentView::from(comment), None);
     Ok(written(StatusCode::CREATED, &entry, Some(location)))
@@ -120,16 +130,11 @@ pub async fn find_comment(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let comment = app.store.find_comment(id).await?.ok_or_else(no_comment)?;
-    let article = visible_article(&app, caller.viewer(), comment.article_id)
+    let draft = visible_article(&app, caller.viewer(), comment.article_id)
         .await
         .map_err(|_| no_comment())?;
-    let caching = if article.draft_of.is_some() {
-        Caching::Private
-    } else {
-        Caching::Public
-    };
     let entry = Entry::json(&CommentView::from(comment), None);
-    Ok(serve(&entry, &headers, caching))
+    Ok(serve(&entry, &headers, comment_caching(&app, draft)))
 }
 
 /// Delete a comment (its author, editors and admins).
@@ -150,12 +155,19 @@ pub async fn delete_comment(
     AppPath(id): AppPath<i64>,
 ) -> Result<StatusCode, ApiError> {
     let comment = app.store.find_comment(id).await?.ok_or_else(no_comment)?;
+    visible_article(&app, Some(user.viewer()), comment.article_id)
+        .await
+        .map_err(|_| no_comment())?;
     if !user.may_act_on(comment.author.id) {
         return Err(ApiError::Forbidden(
             "only its author, editors and admins may delete a comment".into(),
         ));
     }
-    app.store.delete_comment(id).await?;
+    let families = [comments_family(comment.article_id)];
+    app.cache.before_write(&families).await;
+    let deleted = app.store.delete_comment(id).await;
+    app.cache.after_write(&families).await;
+    deleted?;
     Ok(StatusCode::NO_CONTENT)
 }
 

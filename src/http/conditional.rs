@@ -1,55 +1,53 @@
-//! Serving finished entries with HTTP validators: `ETag`, `Last-Modified`,
-//! `If-None-Match` (304) and `If-Match` (412).
+//! Serving finished entries with HTTP validators and caching headers:
+//! `ETag`, `Last-Modified`, `If-None-Match` (304), `If-Match` (412), content
+//! coding by `Accept-Encoding`, `Cache-Control` and CDN surrogate keys.
+
+use std::borrow::Cow;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::cache::{Coding, Entry};
 use crate::error::ApiError;
-use crate::reads::Entry;
 
 /// Who may store a response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Caching {
-    /// The same for every caller: browsers and CDNs may keep it.
-    Public,
+pub enum Caching<'a> {
+    /// The same for every caller: browsers and CDNs may keep it, per this
+    /// `Cache-Control` value.
+    Public(&'a str),
     /// Depends on who asks (drafts, the caller's profile): nobody stores it.
     Private,
 }
 
-const PUBLIC: &str =
-    "public, max-age=10, s-maxage=60, stale-while-revalidate=30, stale-if-error=86400";
 const PRIVATE: &str = "private, no-store";
 pub const NO_STORE: &str = "no-store";
 
-impl Caching {
-    fn header(self) -> HeaderValue {
-        HeaderValue::from_static(match self {
-            Caching::Public => PUBLIC,
-            Caching::Private => PRIVATE,
-        })
-    }
-}
-
-/// A 200 with the entry's bytes, or a bodiless 304 if the client's
-/// `If-None-Match` already names this entry.
-pub fn serve(entry: &Entry, request: &HeaderMap, caching: Caching) -> Response {
+/// A 200 with the entry's bytes in the best coding the client accepts, or a
+/// bodiless 304 if the client's `If-None-Match` already names this entry.
+pub fn serve(entry: &Entry, request: &HeaderMap, caching: Caching<'_>) -> Response {
     let not_modified = request
         .get(header::IF_NONE_MATCH)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| none_match_hits(value, &entry.etag));
+    let (coding, body) = entry.variant(preferred_coding(request));
     let mut response = if not_modified {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        let mut response = Response::new(Body::from(entry.body.clone()));
-        response.headers_mut().insert(
+        let mut response = Response::new(Body::from(body.clone()));
+        let headers = response.headers_mut();
+        headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        if let Some(name) = coding_name(coding) {
+            headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(name));
+        }
         response
     };
     let headers = response.headers_mut();
-    if let Ok(etag) = HeaderValue::from_str(&entry.etag) {
+    if let Ok(etag) = HeaderValue::from_str(&variant_etag(&entry.etag, coding)) {
         headers.insert(header::ETAG, etag);
     }
     if let Some(time) = entry.last_modified {
@@ -58,7 +56,22 @@ pub fn serve(entry: &Entry, request: &HeaderMap, caching: Caching) -> Response {
             headers.insert(header::LAST_MODIFIED, value);
         }
     }
-    headers.insert(header::CACHE_CONTROL, caching.header());
+    headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    let cache_control = match caching {
+        Caching::Public(policy) => {
+            HeaderValue::from_str(policy).unwrap_or(HeaderValue::from_static(NO_STORE))
+        }
+        Caching::Private => HeaderValue::from_static(PRIVATE),
+    };
+    headers.insert(header::CACHE_CONTROL, cache_control);
+    if !entry.tags.is_empty() {
+        if let Ok(keys) = HeaderValue::from_str(&entry.tags) {
+            headers.insert("surrogate-key", keys);
+        }
+        if let Ok(tags) = HeaderValue::from_str(&entry.tags.replace(' ', ",")) {
+            headers.insert("cache-tag", tags);
+        }
+    }
     response
 }
 
@@ -68,20 +81,89 @@ pub fn written(status: StatusCode, entry: &Entry, location: Option<String>) -> R
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(NO_STORE));
+    headers.remove(header::VARY);
     if let Some(location) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
         headers.insert(header::LOCATION, location);
     }
     response
 }
 
+/// brotli, else gzip, else identity, as `Accept-Encoding` allows (`q=0` refuses).
+fn preferred_coding(request: &HeaderMap) -> Coding {
+    let Some(accept) = request
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Coding::Identity;
+    };
+    let accepts = |name: &str| {
+        accept.split(',').any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let coding = parts.next().unwrap_or_default();
+            let refused = parts.any(|p| {
+                p.replace(' ', "")
+                    .parse::<Quality>()
+                    .is_ok_and(|q| q.0 == 0.0)
+            });
+            (coding.eq_ignore_ascii_case(name) || coding == "*") && !refused
+        })
+    };
+    if accepts("br") {
+        Coding::Brotli
+    } else if accepts("gzip") {
+        Coding::Gzip
+    } else {
+        Coding::Identity
+    }
+}
+
+/// A `q=` parameter.
+struct Quality(f32);
+
+impl std::str::FromStr for Quality {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let value = s
+            .strip_prefix("q=")
+            .or_else(|| s.strip_prefix("Q="))
+            .ok_or(())?;
+        value.parse().map(Quality).map_err(|_| ())
+    }
+}
+
+fn coding_name(coding: Coding) -> Option<&'static str> {
+    match coding {
+        Coding::Identity => None,
+        Coding::Gzip => Some("gzip"),
+        Coding::Brotli => Some("br"),
+    }
+}
+
+/// Each coding is its own representation, so its own strong ETag:
+/// `"abc"`, `"abc-gzip"`, `"abc-br"`.
+fn variant_etag(etag: &str, coding: Coding) -> Cow<'_, str> {
+    match coding_name(coding) {
+        None => Cow::Borrowed(etag),
+        Some(name) => Cow::Owned(format!("{}-{name}\"", etag.trim_end_matches('"'))),
+    }
+}
+
+/// The entity tag without its coding suffix or weakness marker.
+fn base_etag(tag: &str) -> String {
+    let tag = tag.trim().trim_start_matches("W/").trim_matches('"');
+    let tag = tag
+        .strip_suffix("-gzip")
+        .or_else(|| tag.strip_suffix("-br"))
+        .unwrap_or(tag);
+    format!("\"{tag}\"")
+}
+
 /// `If-None-Match` uses weak comparison (RFC 9110 13.1.2): a CDN that
-/// re-encodes a body marks its ETag `W/` but the content is the same.
+/// re-encodes a body marks its ETag `W/`, and any coding of the same
+/// content is the same content.
 fn none_match_hits(header: &str, etag: &str) -> bool {
-    header.trim() == "*"
-        || header
-            .split(',')
-            .map(|tag| tag.trim().trim_start_matches("W/"))
-            .any(|tag| tag == etag)
+    header.trim() == "*" || header.split(',').any(|tag| base_etag(tag) == etag)
 }
 
 /// Checks `If-Match` (strong comparison) against the current ETag, also
@@ -148,7 +230,7 @@ mod tests {
         let response = serve(
             &entry,
             &headers(header::IF_NONE_MATCH, &entry.etag),
-            Caching::Public,
+            Caching::Private,
         );
         assert_eq!(response.status(), StatusCode::NOT_MODIFIED);
         assert_eq!(response.headers()[header::ETAG], entry.etag.as_str());

@@ -2,11 +2,13 @@
 
 use std::borrow::Cow;
 
+use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Json, Path, Query, Request};
-use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
+use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use validator::{Validate, ValidationErrors, ValidationErrorsKind};
 
@@ -25,13 +27,63 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let Json(value) = Json::<T>::from_request(req, state)
-            .await
-            .map_err(json_rejection)?;
+        if !is_json(req.headers()) {
+            return Err(ApiError::UnsupportedMediaType(
+                "send the body as Content-Type: application/json".into(),
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::bad_request(rejection.body_text())
+            }
+        })?;
+        let value: T = parse_object(&bytes)?;
         value
             .validate()
             .map_err(|errors| ApiError::unprocessable(field_errors(&errors)))?;
         Ok(Valid(value))
+    }
+}
+
+/// `application/json` or any `application/*+json`.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let mime = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+/// Parses a body that must be a JSON object: serde would also take an array
+/// for a struct, positionally, which no client means. Well-formed JSON of
+/// the wrong shape is 422; malformed JSON is 400.
+fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let well_formed = || serde_json::from_slice::<serde_json::Value>(bytes).is_ok();
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(if well_formed() {
+            ApiError::Unprocessable {
+                detail: "the body must be a JSON object".into(),
+                errors: vec![],
+            }
+        } else {
+            ApiError::bad_request("the body is not valid JSON")
+        });
+    }
+    match Json::<T>::from_bytes(bytes) {
+        Ok(Json(value)) => Ok(value),
+        // serde_json calls some type errors (a number for an enum) syntax.
+        Err(JsonRejection::JsonSyntaxError(err)) if well_formed() => Err(ApiError::Unprocessable {
+            detail: serde_detail(&err.body_text()),
+            errors: vec![],
+        }),
+        Err(rejection) => Err(json_rejection(rejection)),
     }
 }
 

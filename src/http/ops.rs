@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -19,11 +20,12 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(healthz))
         .routes(routes!(readyz))
+        .routes(routes!(metrics))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
-    /// `ok`, `ready` or `unavailable`.
+    /// `ok`, `ready`, `degraded` (Redis down) or `unavailable`.
     pub status: &'static str,
     /// Each dependency: `ok` or `down`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -45,24 +47,44 @@ pub async fn healthz() -> Json<Health> {
     })
 }
 
-/// Readiness: the database answers. 503 while it does not.
+/// Readiness: 503 while the database does not answer. A Redis outage is
+/// reported (`redis: down`, status `degraded`) but does not fail readiness:
+/// the instance still serves, from its local cache and the database.
 #[utoipa::path(
     get, path = "/readyz", tag = "ops",
     responses((status = 200, body = Health), (status = 503, body = Health)),
 )]
 pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Health>) {
-    let database_up = matches!(
-        tokio::time::timeout(CHECK_TIMEOUT, app.store.ping()).await,
-        Ok(Ok(()))
+    let (database, redis) = tokio::join!(
+        tokio::time::timeout(CHECK_TIMEOUT, app.store.ping()),
+        tokio::time::timeout(CHECK_TIMEOUT, app.cache.redis_status()),
     );
-    let checks = vec![Check {
+    let database_up = matches!(database, Ok(Ok(())));
+    let mut checks = vec![Check {
         name: "database",
         status: if database_up { "ok" } else { "down" },
     }];
-    let (status, word) = if database_up {
-        (StatusCode::OK, "ready")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+    let redis_up = match redis {
+        Ok(None) => true,
+        Ok(Some(up)) => {
+            checks.push(Check {
+                name: "redis",
+                status: if up { "ok" } else { "down" },
+            });
+            up
+        }
+        Err(_) => {
+            checks.push(Check {
+                name: "redis",
+                status: "down",
+            });
+            false
+        }
+    };
+    let (status, word) = match (database_up, redis_up) {
+        (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        (true, false) => (StatusCode::OK, "degraded"),
+        (true, true) => (StatusCode::OK, "ready"),
     };
     (
         status,
@@ -70,5 +92,17 @@ pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Health>) {
             status: word,
             checks,
         }),
+    )
+}
+
+/// Prometheus metrics in the text exposition format.
+#[utoipa::path(
+    get, path = "/metrics", tag = "ops",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)),
+)]
+pub async fn metrics() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        crate::metrics::handle().render(),
     )
 }

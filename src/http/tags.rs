@@ -32,6 +32,14 @@ pub async fn list_tags(
     AppQuery(params): AppQuery<PageParams>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let entry = app.reader.tags(params.parse()?).await?;
-    Ok(serve(&entry, &headers, Caching::Public))
+    let cached = app.reader.tags(params.parse()?).await?;
+    let entry = cached
+        .entry
+        .as_ref()
+        .ok_or_else(|| ApiError::NotFound("no tags".into()))?;
+    Ok(serve(
+        entry,
+        &headers,
+        Caching::Public(&app.settings.cache.control.tags),
+    ))
 }

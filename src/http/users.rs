@@ -13,9 +13,9 @@ use super::conditional::{Caching, serve, written};
 use super::extract::{AppPath, AuthUser, Valid};
 use super::rules;
 use crate::app::AppState;
+use crate::cache::Entry;
 use crate::domain::Role;
 use crate::error::{ApiError, Problem};
-use crate::reads::Entry;
 use crate::store::StoreError;
 use crate::views::UserView;
 
@@ -117,10 +117,11 @@ pub async fn find_user(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let user = app.store.find_user(id).await?.ok_or_else(no_user)?;
+    let entry = Entry::json(&UserView::from(user), None);
     Ok(serve(
-        &Entry::json(&UserView::from(user), None),
+        &entry,
         &headers,
-        Caching::Public,
+        Caching::Public(&app.settings.cache.control.article),
     ))
 }
 

@@ -12,13 +12,27 @@ pub enum StoreError {
     Stale,
     /// The database cannot be reached or has no free connection.
     #[error("database unavailable: {0}")]
-    Unavailable(#[source] sqlx::Error),
+    Unavailable(String),
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("cannot create the database folder: {0}")]
     CreateDir(#[source] std::io::Error),
+    /// An error shared by several callers of one load, described.
+    #[error("{0}")]
+    Shared(String),
+}
+
+impl StoreError {
+    /// Recovers an error that a single-flight load handed to every waiter.
+    pub fn unshare(err: std::sync::Arc<StoreError>) -> Self {
+        std::sync::Arc::try_unwrap(err).unwrap_or_else(|shared| match &*shared {
+            StoreError::NotFound => StoreError::NotFound,
+            StoreError::Unavailable(cause) => StoreError::Unavailable(cause.clone()),
+            other => StoreError::Shared(other.to_string()),
+        })
+    }
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -33,7 +47,7 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
-            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(err),
+            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(err.to_string()),
             _ => StoreError::Database(err),
         }
     }

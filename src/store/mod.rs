@@ -17,9 +17,9 @@ mod users;
 use std::path::Path;
 use std::time::Duration;
 
+use sqlx::any::AnyQueryResult;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::Migrator;
-use sqlx::any::AnyQueryResult;
 use sqlx::{AnyConnection, AnyPool, Executor};
 
 pub use error::StoreError;

@@ -3,4 +3,11 @@
 
 mod support;
 
+mod articles;
+mod comments;
+mod errors;
+mod ops;
 mod smoke;
+mod tags;
+mod tokens;
+mod users;

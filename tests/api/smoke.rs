@@ -13,7 +13,9 @@ async fn an_author_publishes_and_anyone_reads_it(app: &TestApp) {
     assert_eq!(created["slug"], "hello-world");
     assert_eq!(created["tags"], json!(["rust"]));
 
-    let read = app.get(&format!("/api/v1/articles/{}", created["id"]), None).await;
+    let read = app
+        .get(&format!("/api/v1/articles/{}", created["id"]), None)
+        .await;
     assert_eq!(read.status, StatusCode::OK);
     assert_eq!(read.json()["body"], "First post.");
 }

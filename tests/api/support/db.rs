@@ -23,12 +23,15 @@ enum Cleanup {
 }
 
 pub fn mysql_server() -> String {
-    std::env::var("FEEDGATE_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
+    std::env::var("FEEDGATE_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
 }
 
 impl TestDb {
     pub async fn create(backend: Backend) -> Self {
-        let suffix = Alphanumeric.sample_string(&mut rand::rng(), 12).to_lowercase();
+        let suffix = Alphanumeric
+            .sample_string(&mut rand::rng(), 12)
+            .to_lowercase();
         match backend {
             Backend::Sqlite => {
                 let path = std::env::temp_dir().join(format!("feedgate-test-{suffix}.db"));
@@ -82,7 +85,9 @@ impl Drop for TestDb {
                     runtime.block_on(async {
                         if let Ok(mut conn) = MySqlConnection::connect(&server).await {
                             let sql = format!("DROP DATABASE IF EXISTS {name}");
-                            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await;
+                            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                                .execute(&mut conn)
+                                .await;
                         }
                     });
                 })

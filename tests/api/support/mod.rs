@@ -88,7 +88,9 @@ impl TestApp {
 
     /// Creates an article through the API and returns its JSON.
     pub async fn article(&self, author: &TestUser, body: Value) -> Value {
-        let response = self.post("/api/v1/articles", body, Some(&author.token)).await;
+        let response = self
+            .post("/api/v1/articles", body, Some(&author.token))
+            .await;
         assert_eq!(response.status, StatusCode::CREATED, "{}", response.text());
         response.json()
     }
@@ -108,7 +110,11 @@ impl TestApp {
             .await
             .expect("the body is readable")
             .to_bytes();
-        TestResponse { status, headers, body }
+        TestResponse {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn call(
@@ -195,7 +201,10 @@ impl TestResponse {
         assert_eq!(self.header("content-type"), "application/problem+json");
         let json = self.json();
         assert_eq!(json["status"], status.as_u16());
-        assert!(json["title"].is_string() && json["detail"].is_string(), "{json}");
+        assert!(
+            json["title"].is_string() && json["detail"].is_string(),
+            "{json}"
+        );
         json
     }
 }

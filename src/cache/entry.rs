@@ -1,0 +1,263 @@
+//! A finished response: encoded JSON, its compressed variants, validators and
+//! CDN tags. Serving one does no encoding, no compression and no database work.
+
+use std::io::Write;
+
+use axum::body::Bytes;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::domain::time::{Timestamp, from_millis};
+use crate::domain::{Article, ArticleStatus};
+use crate::views::ArticleView;
+
+/// Bodies smaller than this are not worth compressing.
+const COMPRESS_MIN_BYTES: usize = 512;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub body: Bytes,
+    /// gzip of `body`, if it is worth it.
+    pub gzip: Option<Bytes>,
+    /// brotli of `body`, if it is worth it.
+    pub brotli: Option<Bytes>,
+    /// Strong, quoted: `"<base64url of the body's SHA-256, 16 bytes>"`.
+    pub etag: String,
+    pub last_modified: Option<Timestamp>,
+    /// For a draft article, its author: only they and moderators may see it.
+    pub draft_of: Option<i64>,
+    /// Space-separated surrogate keys (CDN purge tags) beyond the route's own.
+    pub tags: String,
+}
+
+/// The content codings an entry can be served in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coding {
+    Identity,
+    Gzip,
+    Brotli,
+}
+
+impl Entry {
+    pub fn json<T: Serialize>(value: &T, last_modified: Option<Timestamp>) -> Self {
+        let body = serde_json::to_vec(value).expect("views serialise infallibly");
+        let digest = Sha256::digest(&body);
+        Self {
+            etag: format!("\"{}\"", URL_SAFE_NO_PAD.encode(&digest[..16])),
+            body: Bytes::from(body),
+            gzip: None,
+            brotli: None,
+            last_modified,
+            draft_of: None,
+            tags: String::new(),
+        }
+    }
+
+    pub fn article(article: Article) -> Self {
+        let draft_of = (article.status == ArticleStatus::Draft).then_some(article.author.id);
+        let updated_at = article.updated_at;
+        Self {
+            draft_of,
+            ..Self::json(&ArticleView::from(article), Some(updated_at))
+        }
+    }
+
+    pub fn with_tags(mut self, tags: String) -> Self {
+        self.tags = tags;
+        self
+    }
+
+    /// Adds the compressed variants (done once, when the entry is cached).
+    pub fn compressed(mut self) -> Self {
+        if self.body.len() >= COMPRESS_MIN_BYTES {
+            self.gzip = Some(gzip(&self.body)).filter(|z| z.len() < self.body.len());
+            self.brotli = Some(brotli(&self.body)).filter(|z| z.len() < self.body.len());
+        }
+        self
+    }
+
+    /// The best variant the client accepts, and its bytes.
+    pub fn variant(&self, coding: Coding) -> (Coding, &Bytes) {
+        match coding {
+            Coding::Brotli if self.brotli.is_some() => {
+                (Coding::Brotli, self.brotli.as_ref().unwrap_or(&self.body))
+            }
+            Coding::Brotli | Coding::Gzip if self.gzip.is_some() => {
+                (Coding::Gzip, self.gzip.as_ref().unwrap_or(&self.body))
+            }
+            _ => (Coding::Identity, &self.body),
+        }
+    }
+
+    /// Whether a viewer (id, whether they moderate) may see this entry.
+    pub fn visible_to(&self, viewer: Option<(i64, bool)>) -> bool {
+        match self.draft_of {
+            None => true,
+            Some(author) => viewer.is_some_and(|(id, moderates)| moderates || id == author),
+        }
+    }
+
+    /// Bytes in memory, for the cache's byte budget.
+    pub fn weight(&self) -> usize {
+        self.body.len()
+            + self.gzip.as_ref().map_or(0, Bytes::len)
+            + self.brotli.as_ref().map_or(0, Bytes::len)
+            + self.etag.len()
+            + self.tags.len()
+            + 96
+    }
+
+    /// A compact binary form for Redis: length-prefixed fields.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.weight() + 32);
+        out.push(FORMAT);
+        put(&mut out, self.etag.as_bytes());
+        put(&mut out, self.tags.as_bytes());
+        out.extend_from_slice(
+            &self
+                .last_modified
+                .map_or(i64::MIN, |t| t.timestamp_millis())
+                .to_le_bytes(),
+        );
+        out.extend_from_slice(&self.draft_of.unwrap_or(i64::MIN).to_le_bytes());
+        put(&mut out, &self.body);
+        put(&mut out, self.gzip.as_deref().unwrap_or_default());
+        put(&mut out, self.brotli.as_deref().unwrap_or_default());
+        out
+    }
+
+    /// The inverse of [`Entry::encode`]; `None` for anything else.
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        let mut reader = Reader(bytes);
+        if reader.take(1)? != [FORMAT] {
+            return None;
+        }
+        let etag = String::from_utf8(reader.field()?.to_vec()).ok()?;
+        let tags = String::from_utf8(reader.field()?.to_vec()).ok()?;
+        let last_modified = reader.i64()?;
+        let draft_of = reader.i64()?;
+        let body = Bytes::copy_from_slice(reader.field()?);
+        let gzip = reader.field()?;
+        let brotli = reader.field()?;
+        let optional = |b: &[u8]| (!b.is_empty()).then(|| Bytes::copy_from_slice(b));
+        Some(Self {
+            gzip: optional(gzip),
+            brotli: optional(brotli),
+            body,
+            etag,
+            last_modified: (last_modified != i64::MIN).then(|| from_millis(last_modified)),
+            draft_of: (draft_of != i64::MIN).then_some(draft_of),
+            tags,
+        })
+    }
+}
+
+const FORMAT: u8 = 1;
+
+fn put(out: &mut Vec<u8>, field: &[u8]) {
+    out.extend_from_slice(&(field.len() as u32).to_le_bytes());
+    out.extend_from_slice(field);
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (head, tail) = self.0.split_at(n);
+        self.0 = tail;
+        Some(head)
+    }
+
+    fn i64(&mut self) -> Option<i64> {
+        Some(i64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+
+    fn field(&mut self) -> Option<&'a [u8]> {
+        let len = u32::from_le_bytes(self.take(4)?.try_into().ok()?);
+        self.take(len as usize)
+    }
+}
+
+fn gzip(body: &[u8]) -> Bytes {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+    let _ = encoder.write_all(body);
+    Bytes::from(encoder.finish().unwrap_or_default())
+}
+
+fn brotli(body: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(body.len() / 3);
+    let params = brotli::enc::BrotliEncoderParams {
+        quality: 6,
+        ..Default::default()
+    };
+    let _ = brotli::BrotliCompress(&mut &body[..], &mut out, &params);
+    Bytes::from(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+
+    #[test]
+    fn equal_bodies_share_an_etag_and_different_ones_do_not() {
+        let a = Entry::json(&serde_json::json!({"a": 1}), None);
+        let b = Entry::json(&serde_json::json!({"a": 1}), None);
+        let c = Entry::json(&serde_json::json!({"a": 2}), None);
+        assert_eq!(a.etag, b.etag);
+        assert_ne!(a.etag, c.etag);
+        assert!(a.etag.starts_with('"') && a.etag.ends_with('"'));
+    }
+
+    #[test]
+    fn drafts_are_visible_to_their_author_and_moderators_only() {
+        let entry = Entry {
+            draft_of: Some(7),
+            ..Entry::json(&1, None)
+        };
+        assert!(entry.visible_to(Some((7, false))));
+        assert!(entry.visible_to(Some((8, true))));
+        assert!(!entry.visible_to(Some((8, false))));
+        assert!(!entry.visible_to(None));
+    }
+
+    #[test]
+    fn compressed_variants_decompress_to_the_body() {
+        let text = "feedgate serves bytes ".repeat(100);
+        let entry = Entry::json(&text, None).compressed();
+        let mut unzipped = Vec::new();
+        flate2::read::GzDecoder::new(&entry.gzip.as_ref().unwrap()[..])
+            .read_to_end(&mut unzipped)
+            .unwrap();
+        assert_eq!(unzipped, entry.body);
+        let mut unbrotlied = Vec::new();
+        brotli::BrotliDecompress(&mut &entry.brotli.as_ref().unwrap()[..], &mut unbrotlied)
+            .unwrap();
+        assert_eq!(unbrotlied, entry.body);
+        assert_eq!(entry.variant(Coding::Brotli).0, Coding::Brotli);
+        assert_eq!(
+            Entry::json(&1, None).compressed().variant(Coding::Gzip).0,
+            Coding::Identity
+        );
+    }
+
+    #[test]
+    fn the_binary_form_round_trips_and_rejects_junk() {
+        let entry = Entry {
+            draft_of: Some(3),
+            tags: "article-1 author-ada".into(),
+            ..Entry::json(&"x".repeat(2000), Some(from_millis(1_700_000_000_000))).compressed()
+        };
+        assert_eq!(Entry::decode(&entry.encode()), Some(entry.clone()));
+        let bare = Entry::json(&1, None);
+        assert_eq!(Entry::decode(&bare.encode()), Some(bare));
+        assert_eq!(Entry::decode(b""), None);
+        assert_eq!(Entry::decode(&entry.encode()[..20]), None);
+    }
+}

@@ -1,0 +1,287 @@
+//! The tiered cache of finished responses: L1 in process (moka), L2 shared
+//! (Redis), the store behind them.
+//!
+//! Coherence, in brief (details in `stamp`, `l2` and `sync`):
+//! - a write bumps the generations of the families it touches before it
+//!   commits and again after, locally, in Redis, and on the pub/sub channel;
+//! - an L1 entry is served only while the generations it was loaded under
+//!   are current, so a load that raced a write is never served after it;
+//! - L2 keys embed generations, so a stale L2 fill lands where nobody looks;
+//! - concurrent misses on one key load once (moka's `try_get_with`), and a
+//!   missing resource is cached briefly too.
+
+mod entry;
+mod key;
+mod l1;
+mod l2;
+mod purge;
+mod stamp;
+mod sync;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+pub use entry::{Coding, Entry};
+pub use key::{Key, RouteFamily, article_families, article_family, comments_family, surrogate_key};
+pub use l1::Cached;
+
+use crate::config::CacheSettings;
+use crate::store::StoreError;
+use l1::L1;
+use l2::{L2, L2Settings};
+use purge::Purger;
+use stamp::Generations;
+
+/// Fresh loads tried when writes keep invalidating the key being loaded,
+/// before one is served uncached.
+const LOAD_ATTEMPTS: usize = 3;
+
+/// Runs between a load's database read and its cache fill (tests use it to
+/// force the race between a slow reader and a writer).
+pub type FillHook = Arc<dyn Fn(&Key) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+pub struct Cache {
+    l1: L1,
+    l2: Option<Arc<L2>>,
+    generations: Arc<Generations>,
+    /// False while Redis is configured but the invalidation channel is down.
+    subscribed: Arc<AtomicBool>,
+    purger: Option<Purger>,
+    ttl: Duration,
+    stale_if_error: Duration,
+    degraded_ttl: Duration,
+    loads: AtomicU64,
+    fill_hook: RwLock<Option<FillHook>>,
+}
+
+impl Cache {
+    /// Builds the tiers. With a Redis URL, also starts the invalidation
+    /// subscriber (needs a Tokio runtime).
+    pub fn new(settings: &CacheSettings, redis_url: &str) -> Result<Self, CacheError> {
+        let ttl = Duration::from_secs(settings.ttl_secs);
+        let stale_if_error = Duration::from_secs(settings.stale_if_error_secs);
+        let negative_ttl = Duration::from_secs(settings.negative_ttl_secs);
+        let generations = Arc::new(Generations::default());
+        let subscribed = Arc::new(AtomicBool::new(redis_url.is_empty()));
+        let l2 = if redis_url.is_empty() {
+            None
+        } else {
+            let timeout = Duration::from_millis(settings.redis_timeout_ms);
+            let l2 = Arc::new(L2::new(L2Settings {
+                url: redis_url,
+                prefix: &settings.redis_prefix,
+                timeout,
+                ttl: ttl + stale_if_error,
+                negative_ttl,
+            })?);
+            let subscriber = sync::Subscriber {
+                client: redis::Client::open(redis_url)?,
+                generations: generations.clone(),
+                l2: l2.clone(),
+                connected: subscribed.clone(),
+                timeout,
+            };
+            tokio::spawn(subscriber.run());
+            Some(l2)
+        };
+        let purger = match settings.purge_url.as_str() {
+            "" => None,
+            url => Some(Purger::new(url).map_err(|_| CacheError::PurgeUrl)?),
+        };
+        Ok(Self {
+            l1: l1::build(settings.l1_max_bytes, ttl + stale_if_error, negative_ttl),
+            l2,
+            generations,
+            subscribed,
+            purger,
+            ttl,
+            stale_if_error,
+            degraded_ttl: Duration::from_millis(settings.degraded_ttl_ms),
+            loads: AtomicU64::new(0),
+            fill_hook: RwLock::new(None),
+        })
+    }
+
+    /// The cached response for `key`, loading it with `load` on a miss.
+    pub async fn get_or_load<F, Fut>(&self, key: &Key, load: F) -> Result<Arc<Cached>, StoreError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<Option<Entry>, StoreError>>,
+    {
+        let route = key.route.as_str();
+        let mut stale = None;
+        if let Some(cached) = self.l1.get(&key.name).await {
+            if self.is_current(key, &cached) {
+                if self.is_fresh(&cached) {
+                    crate::metrics::cache_lookup("l1", route, true);
+                    return Ok(cached);
+                }
+                stale = Some(cached);
+            }
+            self.l1.invalidate(&key.name).await;
+        }
+        crate::metrics::cache_lookup("l1", route, false);
+
+        for _ in 0..LOAD_ATTEMPTS {
+            let loaded_here = AtomicBool::new(false);
+            let result = self
+                .l1
+                .try_get_with(key.name.clone(), async {
+                    loaded_here.store(true, Ordering::Relaxed);
+                    self.load(key, &load).await
+                })
+                .await;
+            if !loaded_here.load(Ordering::Relaxed) {
+                crate::metrics::single_flight_wait(route);
+            }
+            match result {
+                // Loaded under the current generations: no write since.
+                Ok(cached) if self.is_current(key, &cached) => return Ok(cached),
+                // A write landed while it loaded: it may hold the old state.
+                Ok(_) => self.l1.invalidate(&key.name).await,
+                Err(err) => return self.serve_stale(stale, err),
+            }
+        }
+        self.load(key, &load)
+            .await
+            .or_else(|err| self.serve_stale(stale, Arc::new(err)))
+    }
+
+    /// On a database outage, an entry past its fresh time may still serve
+    /// within the stale-if-error window.
+    fn serve_stale(
+        &self,
+        stale: Option<Arc<Cached>>,
+        err: Arc<StoreError>,
+    ) -> Result<Arc<Cached>, StoreError> {
+        match stale {
+            Some(cached)
+                if matches!(*err, StoreError::Unavailable(_))
+                    && cached.loaded_at.elapsed() < self.ttl + self.stale_if_error =>
+            {
+                crate::metrics::stale_served();
+                Ok(cached)
+            }
+            _ => Err(StoreError::unshare(err)),
+        }
+    }
+
+    fn is_current(&self, key: &Key, cached: &Cached) -> bool {
+        cached.stamp == self.generations.stamp(&key.families)
+    }
+
+    fn is_fresh(&self, cached: &Cached) -> bool {
+        let age = cached.loaded_at.elapsed();
+        // Without the invalidation channel, other instances' writes go
+        // unheard: only very young entries are trusted.
+        let limit = if self.subscribed.load(Ordering::Acquire) {
+            self.ttl
+        } else {
+            self.degraded_ttl
+        };
+        age < limit
+    }
+
+    /// L2, then the store; fills L2 on the way back.
+    async fn load<F, Fut>(&self, key: &Key, load: &F) -> Result<Arc<Cached>, StoreError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<Option<Entry>, StoreError>>,
+    {
+        let route = key.route.as_str();
+        // Taken before anything is read: the fence against racing writes.
+        let stamp = self.generations.stamp(&key.families);
+        let mut l2_key = None;
+        let fetched = match &self.l2 {
+            Some(l2) => l2.fetch(key).await.ok(),
+            None => None,
+        };
+        if let Some(fetched) = fetched {
+            crate::metrics::cache_lookup("l2", route, fetched.value.is_some());
+            if let Some(entry) = fetched.value {
+                return Ok(Arc::new(Cached {
+                    entry,
+                    stamp,
+                    loaded_at: Instant::now(),
+                }));
+            }
+            l2_key = Some(fetched.key);
+        }
+        self.loads.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::cache_fill(route);
+        let entry = load().await?.map(Entry::compressed);
+        let hook = self.fill_hook.read().expect("not poisoned").clone();
+        if let Some(hook) = hook {
+            hook(key).await;
+        }
+        if let (Some(l2), Some(l2_key)) = (&self.l2, l2_key) {
+            let _ = l2.store(l2_key, &entry).await;
+        }
+        Ok(Arc::new(Cached {
+            entry,
+            stamp,
+            loaded_at: Instant::now(),
+        }))
+    }
+
+    /// Makes every cached response of these families stale, here and (via
+    /// Redis) everywhere. Never fails: a Redis error is recorded and repaired
+    /// by an epoch bump once Redis answers again.
+    pub async fn invalidate(&self, families: &[String]) {
+        self.generations.bump(families);
+        crate::metrics::invalidations_sent(families.len());
+        if let Some(l2) = &self.l2 {
+            let _ = l2.bump(families).await;
+        }
+    }
+
+    /// Call before a write commits: invalidates what it will change.
+    pub async fn before_write(&self, families: &[String]) {
+        self.invalidate(families).await;
+    }
+
+    /// Call after a write, whatever its outcome: invalidates again (closing
+    /// the window in which a reader saw the old row and refilled the cache)
+    /// and asks the CDN to purge.
+    pub async fn after_write(&self, families: &[String]) {
+        self.invalidate(families).await;
+        if let Some(purger) = &self.purger {
+            purger.purge(families.iter().map(|f| surrogate_key(f)).collect());
+        }
+    }
+
+    /// Whether Redis answers (`None` when no Redis is configured).
+    pub async fn redis_status(&self) -> Option<bool> {
+        match &self.l2 {
+            None => None,
+            Some(l2) => Some(l2.ping().await.is_ok() && self.subscribed.load(Ordering::Acquire)),
+        }
+    }
+
+    /// How many times a load reached the store.
+    pub fn loads(&self) -> u64 {
+        self.loads.load(Ordering::Relaxed)
+    }
+
+    pub fn set_fill_hook(&self, hook: Option<FillHook>) {
+        *self.fill_hook.write().expect("not poisoned") = hook;
+    }
+
+    /// Whether the invalidation channel is up (always true without Redis).
+    pub fn is_subscribed(&self) -> bool {
+        self.subscribed.load(Ordering::Acquire)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("REDIS_URL: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("REDIS_URL: {0}")]
+    Pool(#[from] deadpool_redis::CreatePoolError),
+    #[error("FEEDGATE_CACHE__PURGE_URL: not a valid URL")]
+    PurgeUrl,
+}

@@ -1,0 +1,106 @@
+//! Cross-instance invalidation: every instance subscribes to the Redis
+//! channel on which writers announce the families they bumped.
+//!
+//! Pub/sub delivers at most once, so a subscriber that lost its connection
+//! may have missed messages: on every (re)connect the local epoch is bumped,
+//! which makes everything in the local tier stale. While disconnected the
+//! instance is "degraded": local entries are served only while very young.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+
+use super::l2::L2;
+use super::stamp::Generations;
+
+/// How often the subscription is checked with a PING.
+const HEARTBEAT: Duration = Duration::from_millis(500);
+const RETRY_MIN: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(2);
+
+pub struct Subscriber {
+    pub client: redis::Client,
+    pub generations: Arc<Generations>,
+    pub l2: Arc<L2>,
+    /// True while subscribed; false means invalidations may be missed.
+    pub connected: Arc<AtomicBool>,
+    pub timeout: Duration,
+}
+
+impl Subscriber {
+    pub async fn run(self) {
+        let mut retry = RETRY_MIN;
+        loop {
+            match self.subscribe().await {
+                Ok(()) => retry = RETRY_MIN,
+                Err(err) => {
+                    tracing::warn!(error = %err, "invalidation channel unavailable");
+                    retry = (retry * 2).min(RETRY_MAX);
+                }
+            }
+            self.connected.store(false, Ordering::Release);
+            tokio::time::sleep(retry).await;
+        }
+    }
+
+    /// One subscription, until the connection fails.
+    async fn subscribe(&self) -> Result<(), redis::RedisError> {
+        let connect = async {
+            let mut pubsub = self.client.get_async_pubsub().await?;
+            pubsub.subscribe(self.l2.channel()).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        };
+        let pubsub = tokio::time::timeout(self.timeout * 10, connect)
+            .await
+            .map_err(|_| timeout_error())??;
+        // Anything may have changed while we were not listening.
+        self.generations.bump_epoch();
+        self.connected.store(true, Ordering::Release);
+        tracing::info!("subscribed to cache invalidations");
+        let _ = self.l2.recover().await;
+
+        let (mut sink, mut stream) = pubsub.split();
+        let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        loop {
+            tokio::select! {
+                message = stream.next() => {
+                    let Some(message) = message else { return Ok(()) };
+                    self.apply(message.get_payload_bytes());
+                }
+                _ = heartbeat.tick() => {
+                    let ping = tokio::time::timeout(self.timeout * 5, sink.ping::<String>()).await;
+                    if !matches!(ping, Ok(Ok(_))) {
+                        return Err(timeout_error());
+                    }
+                    let _ = self.l2.recover().await;
+                }
+            }
+        }
+    }
+
+    fn apply(&self, payload: &[u8]) {
+        let text = String::from_utf8_lossy(payload);
+        let mut lines = text.lines();
+        match lines.next() {
+            Some("bump") => {
+                let families: Vec<&str> = lines.collect();
+                crate::metrics::invalidations_received(families.len());
+                self.generations.bump(&families);
+            }
+            Some("flush") => {
+                crate::metrics::invalidations_received(1);
+                self.generations.bump_epoch();
+            }
+            _ => tracing::debug!("ignoring an unknown invalidation message"),
+        }
+    }
+}
+
+fn timeout_error() -> redis::RedisError {
+    redis::RedisError::from(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        "redis subscription timed out",
+    ))
+}

@@ -1,0 +1,260 @@
+//! Tests for tokens.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use feedgate::domain::Role;
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode, get_current_timestamp};
+use serde_json::{Value, json};
+
+use crate::on_both_backends;
+use crate::support::{PASSWORD, TestApp, TestResponse, TestUser};
+
+/// The key the harness configures.
+const TEST_KEY: &str = "test-only-key-0123456789abcdef0123456789";
+
+async fn sign_in(app: &TestApp, username: &str, password: &str) -> TestResponse {
+    let body = json!({"grant_type": "password", "username": username, "password": password});
+    app.post("/api/v1/tokens", body, None).await
+}
+
+async fn refresh(app: &TestApp, refresh_token: &Value) -> TestResponse {
+    let body = json!({"grant_type": "refresh_token", "refresh_token": refresh_token});
+    app.post("/api/v1/tokens", body, None).await
+}
+
+/// An HS256 token with the claims the service issues (`jti` included, so a
+/// refusal is down to the key, role or expiry under test), signed with `key`.
+fn mint(key: &str, user: &TestUser, role: &str, iat: u64, exp: u64) -> String {
+    let claims = json!({
+        "sub": user.id.to_string(), "name": user.username, "role": role,
+        "iss": "feedgate", "iat": iat, "exp": exp, "jti": format!("test-{iat}-{exp}"),
+    });
+    let key = EncodingKey::from_secret(key.as_bytes());
+    encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap()
+}
+
+/// Sends `authorization` to a protected write and to a public read; both must be 401.
+async fn assert_refused_everywhere(app: &TestApp, authorization: &str) {
+    let post = Request::post("/api/v1/articles")
+        .header(header::AUTHORIZATION, authorization)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(
+            json!({"title": "Pwned", "body": "x"}).to_string(),
+        ))
+        .unwrap();
+    let write = app.send(post).await;
+    write.problem(StatusCode::UNAUTHORIZED);
+    assert_eq!(write.header("www-authenticate"), "Bearer");
+
+    let get = Request::get("/api/v1/articles")
+        .header(header::AUTHORIZATION, authorization)
+        .body(Body::empty())
+        .unwrap();
+    let read = app.send(get).await;
+    read.problem(StatusCode::UNAUTHORIZED);
+    assert_eq!(read.header("www-authenticate"), "Bearer");
+}
+
+async fn the_password_grant_issues_a_bearer_pair_that_is_never_cached(app: &TestApp) {
+    app.user("ada", Role::Author).await;
+
+    let response = sign_in(app, "ada", PASSWORD).await;
+
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    assert_eq!(response.header("cache-control"), "no-store");
+    let tokens = response.json();
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert_eq!(tokens["expires_in"], 900);
+    assert!(!tokens["refresh_token"].as_str().unwrap().is_empty());
+    let access = tokens["access_token"].as_str().unwrap();
+    let me = app.get("/api/v1/users/me", Some(access)).await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.text());
+    assert_eq!(me.json()["username"], "ada");
+}
+
+async fn a_wrong_password_and_an_unknown_user_get_the_same_401(app: &TestApp) {
+    app.user("ada", Role::Author).await;
+
+    let wrong_password = sign_in(app, "ada", "not the password").await;
+    let unknown_user = sign_in(app, "nobody", PASSWORD).await;
+
+    let wrong = wrong_password.problem(StatusCode::UNAUTHORIZED);
+    let unknown = unknown_user.problem(StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong["detail"], unknown["detail"]);
+    assert_eq!(wrong_password.header("cache-control"), "no-store");
+}
+
+async fn the_refresh_grant_issues_a_new_pair_that_works(app: &TestApp) {
+    app.user("ada", Role::Author).await;
+    let first = sign_in(app, "ada", PASSWORD).await.json();
+
+    let response = refresh(app, &first["refresh_token"]).await;
+
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    assert_eq!(response.header("cache-control"), "no-store");
+    let second = response.json();
+    assert_eq!(second["token_type"], "Bearer");
+    assert_ne!(second["refresh_token"], first["refresh_token"]);
+    let access = second["access_token"].as_str().unwrap();
+    let me = app.get("/api/v1/users/me", Some(access)).await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.text());
+    assert_eq!(me.json()["username"], "ada");
+    let again = refresh(app, &second["refresh_token"]).await;
+    assert_eq!(
+        again.status,
+        StatusCode::OK,
+        "the new refresh token works once"
+    );
+}
+
+async fn a_refreshed_access_token_differs_from_the_one_it_replaces(app: &TestApp) {
+    app.user("ada", Role::Author).await;
+    let first = sign_in(app, "ada", PASSWORD).await.json();
+
+    let second = refresh(app, &first["refresh_token"]).await.json();
+
+    assert_ne!(second["access_token"], first["access_token"]);
+}
+
+async fn reusing_a_spent_refresh_token_revokes_the_whole_family(app: &TestApp) {
+    app.user("ada", Role::Author).await;
+    let first = sign_in(app, "ada", PASSWORD).await.json();
+    let second = refresh(app, &first["refresh_token"]).await.json();
+
+    let replay = refresh(app, &first["refresh_token"]).await;
+
+    replay.problem(StatusCode::UNAUTHORIZED);
+    let newest = refresh(app, &second["refresh_token"]).await;
+    newest.problem(StatusCode::UNAUTHORIZED);
+}
+
+async fn an_unknown_refresh_token_is_401(app: &TestApp) {
+    let response = refresh(app, &json!("not-a-refresh-token")).await;
+
+    assert_eq!(
+        response.problem(StatusCode::UNAUTHORIZED)["code"],
+        "unauthorized"
+    );
+    assert_eq!(response.header("www-authenticate"), "Bearer");
+}
+
+async fn an_unknown_grant_type_is_422(app: &TestApp) {
+    app.user("ada", Role::Author).await;
+    let body = json!({"grant_type": "client_credentials", "username": "ada", "password": PASSWORD});
+
+    let response = app.post("/api/v1/tokens", body, None).await;
+
+    response.problem(StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+async fn a_token_request_missing_fields_is_422(app: &TestApp) {
+    for body in [
+        json!({"username": "ada", "password": PASSWORD}),
+        json!({"grant_type": "password", "username": "ada"}),
+        json!({"grant_type": "password", "password": PASSWORD}),
+        json!({"grant_type": "refresh_token"}),
+    ] {
+        let response = app.post("/api/v1/tokens", body.clone(), None).await;
+        assert_eq!(
+            response.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {}",
+            response.text()
+        );
+        response.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    }
+}
+
+async fn a_token_signed_with_another_key_is_refused(app: &TestApp) {
+    let mallory = app.user("mallory", Role::Author).await;
+    let now = get_current_timestamp();
+    let genuine = mint(TEST_KEY, &mallory, "author", now, now + 600);
+    let me = app.get("/api/v1/users/me", Some(&genuine)).await;
+    assert_eq!(
+        me.status,
+        StatusCode::OK,
+        "the same claims with the real key work"
+    );
+    let other_key = "some-other-key-0123456789abcdef01234567";
+
+    let forged = mint(other_key, &mallory, "admin", now, now + 600);
+
+    assert_refused_everywhere(app, &format!("Bearer {forged}")).await;
+}
+
+async fn an_unsigned_alg_none_token_is_refused(app: &TestApp) {
+    let mallory = app.user("mallory", Role::Author).await;
+    let payload = mallory.token.split('.').nth(1).unwrap();
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+
+    assert_refused_everywhere(app, &format!("Bearer {header}.{payload}.")).await;
+}
+
+async fn an_expired_token_is_refused(app: &TestApp) {
+    let ada = app.user("ada", Role::Author).await;
+    let now = get_current_timestamp();
+    let fresh = mint(TEST_KEY, &ada, "author", now, now + 600);
+    let me = app.get("/api/v1/users/me", Some(&fresh)).await;
+    assert_eq!(
+        me.status,
+        StatusCode::OK,
+        "a fresh token minted the same way works"
+    );
+
+    let expired = mint(TEST_KEY, &ada, "author", now - 1000, now - 60);
+
+    assert_refused_everywhere(app, &format!("Bearer {expired}")).await;
+    let response = app.get("/api/v1/users/me", Some(&expired)).await;
+    let detail = response.problem(StatusCode::UNAUTHORIZED)["detail"].clone();
+    assert!(detail.as_str().unwrap().contains("expired"), "{detail}");
+}
+
+async fn a_malformed_token_is_refused(app: &TestApp) {
+    assert_refused_everywhere(app, "Bearer not.a.jwt").await;
+    assert_refused_everywhere(app, "Bearer garbage").await;
+}
+
+async fn a_basic_authorization_header_is_refused(app: &TestApp) {
+    app.user("ada", Role::Author).await;
+    let credentials = STANDARD.encode(format!("ada:{PASSWORD}"));
+
+    assert_refused_everywhere(app, &format!("Basic {credentials}")).await;
+}
+
+async fn a_token_whose_role_claim_was_edited_is_refused(app: &TestApp) {
+    let ada = app.user("ada", Role::Author).await;
+    let mut parts: Vec<String> = ada.token.split('.').map(str::to_owned).collect();
+    let mut claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&parts[1]).unwrap()).unwrap();
+    assert_eq!(claims["role"], "author");
+    claims["role"] = json!("admin");
+    parts[1] = URL_SAFE_NO_PAD.encode(claims.to_string());
+    let tampered = parts.join(".");
+
+    assert_refused_everywhere(app, &format!("Bearer {tampered}")).await;
+    let untouched = app.get("/api/v1/users/me", Some(&ada.token)).await;
+    assert_eq!(
+        untouched.status,
+        StatusCode::OK,
+        "the original token still works"
+    );
+}
+
+on_both_backends!(
+    the_password_grant_issues_a_bearer_pair_that_is_never_cached,
+    a_wrong_password_and_an_unknown_user_get_the_same_401,
+    the_refresh_grant_issues_a_new_pair_that_works,
+    a_refreshed_access_token_differs_from_the_one_it_replaces,
+    reusing_a_spent_refresh_token_revokes_the_whole_family,
+    an_unknown_refresh_token_is_401,
+    an_unknown_grant_type_is_422,
+    a_token_request_missing_fields_is_422,
+    a_token_signed_with_another_key_is_refused,
+    an_unsigned_alg_none_token_is_refused,
+    an_expired_token_is_refused,
+    a_malformed_token_is_refused,
+    a_basic_authorization_header_is_refused,
+    a_token_whose_role_claim_was_edited_is_refused,
+);
