@@ -70,7 +70,7 @@ impl Subscriber {
                     self.apply(message.get_payload_bytes());
                 }
                 _ = heartbeat.tick() => {
-                    let ping = tokio::time::timeout(self.timeout * 5, sink.ping::<String>()).await;
+                    let ping = tokio::time::timeout(self.timeout * 5, sink.ping::<redis::Value>()).await;
                     if !matches!(ping, Ok(Ok(_))) {
                         return Err(timeout_error());
                     }

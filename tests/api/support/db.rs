@@ -20,6 +20,8 @@ pub struct TestDb {
 enum Cleanup {
     File(PathBuf),
     Database { server: String, name: String },
+    /// Another handle on a database that its first `TestDb` cleans up.
+    Shared,
 }
 
 pub fn mysql_server() -> String {
@@ -61,11 +63,20 @@ impl TestDb {
     pub fn url(&self) -> &str {
         &self.url
     }
+
+    /// The same database for a second app instance; only `self` drops it.
+    pub fn shared(&self) -> Self {
+        Self {
+            url: self.url.clone(),
+            cleanup: Cleanup::Shared,
+        }
+    }
 }
 
 impl Drop for TestDb {
     fn drop(&mut self) {
         match &self.cleanup {
+            Cleanup::Shared => {}
             Cleanup::File(path) => {
                 for extension in ["", "-wal", "-shm"] {
                     let mut file = path.clone().into_os_string();

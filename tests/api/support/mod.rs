@@ -2,6 +2,9 @@
 //! per test so tests run in parallel.
 
 mod db;
+mod proxy;
+mod redis;
+mod socket;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -14,6 +17,9 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 pub use db::{Backend, TestDb};
+pub use proxy::TcpProxy;
+pub use redis::{RedisServer, SharedRedis};
+pub use socket::Served;
 
 pub const PASSWORD: &str = "correct horse battery";
 
@@ -70,6 +76,26 @@ impl TestApp {
         Self { router, state, db }
     }
 
+    /// A second instance of the service on the same database, with its own
+    /// pools and local cache, and this instance's settings adjusted.
+    pub async fn sibling(&self, adjust: impl FnOnce(&mut Settings)) -> Self {
+        let mut settings = self.state.settings.clone();
+        adjust(&mut settings);
+        let state = App::start(settings).await.expect("the app starts");
+        let router = feedgate::http::router(state.clone());
+        Self {
+            router,
+            state,
+            db: self.db.shared(),
+        }
+    }
+
+    /// Sends a request from a task of its own, to run requests concurrently.
+    pub fn spawn(&self, request: Request<Body>) -> tokio::task::JoinHandle<TestResponse> {
+        let router = self.router.clone();
+        tokio::spawn(async move { respond(router, request).await })
+    }
+
     /// Creates a user directly in the store and signs a token for them.
     pub async fn user(&self, username: &str, role: Role) -> TestUser {
         let hash = self.state.auth.passwords.hash(PASSWORD).await;
@@ -96,25 +122,7 @@ impl TestApp {
     }
 
     pub async fn send(&self, request: Request<Body>) -> TestResponse {
-        let response = self
-            .router
-            .clone()
-            .oneshot(request)
-            .await
-            .expect("the router is infallible");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .expect("the body is readable")
-            .to_bytes();
-        TestResponse {
-            status,
-            headers,
-            body,
-        }
+        respond(self.router.clone(), request).await
     }
 
     pub async fn call(
@@ -156,6 +164,42 @@ impl TestApp {
 
     pub async fn delete(&self, uri: &str, token: Option<&str>) -> TestResponse {
         self.call(Method::DELETE, uri, None, token).await
+    }
+}
+
+async fn respond(router: Router, request: Request<Body>) -> TestResponse {
+    let response = router
+        .oneshot(request)
+        .await
+        .expect("the router is infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("the body is readable")
+        .to_bytes();
+    TestResponse {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// A proxy in front of the MariaDB server the tests use; point an app at it
+/// with `s.database.url = Secret::new(proxy.rewrite(s.database.url.expose()))`.
+pub async fn mysql_proxy() -> TcpProxy {
+    let server = db::mysql_server();
+    let authority = server
+        .split_once("://")
+        .map_or(server.as_str(), |(_, rest)| rest);
+    let authority = authority.split('/').next().unwrap_or(authority);
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    if host_port.contains(':') {
+        TcpProxy::start(host_port).await
+    } else {
+        TcpProxy::start(&format!("{host_port}:3306")).await
     }
 }
 

@@ -1,0 +1,166 @@
+//! Redis for cache tests: a key prefix of its own on the shared server (its
+//! keys deleted afterwards), or a private `redis-server` child process that a
+//! test may stop and start again on the same port.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use feedgate::config::{Secret, Settings};
+use rand::distr::{Alphanumeric, SampleString};
+
+/// The shared server, `FEEDGATE_TEST_REDIS_URL` or the local default.
+pub fn shared_url() -> String {
+    std::env::var("FEEDGATE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+fn random_prefix() -> String {
+    let suffix = Alphanumeric
+        .sample_string(&mut rand::rng(), 12)
+        .to_lowercase();
+    format!("feedgate-test-{suffix}")
+}
+
+/// A unique key prefix (and invalidation channel) on the shared server.
+/// Instances configured with the same `SharedRedis` share their L2 tier.
+pub struct SharedRedis {
+    url: String,
+    prefix: String,
+}
+
+impl SharedRedis {
+    pub fn new() -> Self {
+        Self {
+            url: shared_url(),
+            prefix: random_prefix(),
+        }
+    }
+
+    /// Points an instance's cache at this prefix. Calls get a generous
+    /// timeout: a debug build under parallel load must not turn shared hits
+    /// into misses.
+    pub fn configure(&self, settings: &mut Settings) {
+        settings.redis.url = Secret::new(&self.url);
+        settings.cache.redis_prefix = self.prefix.clone();
+        settings.cache.redis_timeout_ms = 1000;
+    }
+}
+
+impl Drop for SharedRedis {
+    fn drop(&mut self) {
+        let Ok(client) = redis::Client::open(self.url.as_str()) else {
+            return;
+        };
+        let Ok(mut conn) = client.get_connection() else {
+            return;
+        };
+        let pattern = format!("{}:*", self.prefix);
+        let keys: Vec<String> = match conn.scan_match(&pattern) {
+            Ok(iter) => iter.filter_map(Result::ok).collect(),
+            Err(_) => return,
+        };
+        for chunk in keys.chunks(100) {
+            let _: Result<(), _> = redis::cmd("DEL").arg(chunk).query(&mut conn);
+        }
+    }
+}
+
+/// A `redis-server` of the test's own, on a free port, persisting to a
+/// temporary folder only when stopped (so its data survives a restart).
+/// Dropping it kills the process, also when the test panics.
+pub struct RedisServer {
+    port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    pub async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let dir = std::env::temp_dir().join(format!("{}-{port}", random_prefix()));
+        std::fs::create_dir_all(&dir).expect("a folder for redis");
+        let mut server = Self {
+            port,
+            dir,
+            child: None,
+        };
+        server.restart().await;
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the process (again) on the same port and waits until it answers.
+    pub async fn restart(&mut self) {
+        assert!(self.child.is_none(), "redis-server is already running");
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if self.ping().await {
+                return;
+            }
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Shuts the server down, saving its data for the next start, and waits
+    /// for the process to exit.
+    pub async fn stop(&mut self) {
+        let mut child = self.child.take().expect("redis-server is running");
+        if let Ok(mut conn) = self.client().get_multiplexed_async_connection().await {
+            // The server closes the connection instead of answering.
+            let _: Result<(), _> = redis::cmd("SHUTDOWN")
+                .arg("SAVE")
+                .query_async(&mut conn)
+                .await;
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while child.try_wait().ok().flatten().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    pub fn client(&self) -> redis::Client {
+        redis::Client::open(self.url()).expect("a valid redis URL")
+    }
+
+    async fn ping(&self) -> bool {
+        let Ok(mut conn) = self.client().get_multiplexed_async_connection().await else {
+            return false;
+        };
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .is_ok()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
