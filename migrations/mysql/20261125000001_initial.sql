@@ -27,6 +27,9 @@ CREATE TABLE articles (
     id           BIGINT       NOT NULL AUTO_INCREMENT PRIMARY KEY,
     slug         VARCHAR(120) NOT NULL,
     title        VARCHAR(200) NOT NULL,
+    -- The title lower-cased by the application, for `q` searches that
+    -- ignore case beyond ASCII on every backend.
+    title_search VARCHAR(200) NOT NULL,
     summary      VARCHAR(500) NOT NULL,
     body         MEDIUMTEXT   NOT NULL,
     status       VARCHAR(16)  NOT NULL,
@@ -44,9 +47,11 @@ CREATE TABLE articles (
     CONSTRAINT articles_author_fk FOREIGN KEY (author_id) REFERENCES users (id)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;
 
+-- Tag names are normalised by the application and compared exactly: a
+-- case- or accent-insensitive collation would merge `café` into `cafe`.
 CREATE TABLE tags (
     id   BIGINT      NOT NULL AUTO_INCREMENT PRIMARY KEY,
-    name VARCHAR(32) NOT NULL,
+    name VARCHAR(32) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
     UNIQUE KEY tags_name (name)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;
 

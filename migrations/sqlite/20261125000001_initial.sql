@@ -24,6 +24,8 @@ CREATE TABLE articles (
     id           INTEGER PRIMARY KEY AUTOINCREMENT,
     slug         TEXT    NOT NULL UNIQUE,
     title        TEXT    NOT NULL,
+    -- The title lower-cased by the application: SQLite's LIKE folds ASCII only.
+    title_search TEXT    NOT NULL,
     summary      TEXT    NOT NULL,
     body         TEXT    NOT NULL,
     status       TEXT    NOT NULL,

@@ -162,6 +162,11 @@ impl L2 {
         .await
     }
 
+    /// Records that an invalidation could not be announced.
+    pub fn mark_dirty(&self) {
+        self.dirty.store(true, Ordering::Release);
+    }
+
     /// Bumps the families' shared generations and tells the other instances.
     pub async fn bump(&self, families: &[String]) -> Result<(), L2Error> {
         let keys = self.generation_keys(families);
@@ -178,7 +183,7 @@ impl L2 {
             })
             .await;
         if result.is_err() {
-            self.dirty.store(true, Ordering::Release);
+            self.mark_dirty();
         }
         result
     }

@@ -195,7 +195,7 @@ impl Cache {
         // Taken before anything is read: the fence against racing writes.
         let stamp = self.generations.stamp(&key.families);
         let mut l2_key = None;
-        let fetched = match &self.l2 {
+        let fetched = match self.reachable_l2() {
             Some(l2) => l2.fetch(key).await.ok(),
             None => None,
         };
@@ -217,7 +217,7 @@ impl Cache {
         if let Some(hook) = hook {
             hook(key).await;
         }
-        if let (Some(l2), Some(l2_key)) = (&self.l2, l2_key) {
+        if let (Some(l2), Some(l2_key)) = (self.reachable_l2(), l2_key) {
             let _ = l2.store(l2_key, &entry).await;
         }
         Ok(Arc::new(Cached {
@@ -233,9 +233,23 @@ impl Cache {
     pub async fn invalidate(&self, families: &[String]) {
         self.generations.bump(families);
         crate::metrics::invalidations_sent(families.len());
-        if let Some(l2) = &self.l2 {
-            let _ = l2.bump(families).await;
+        match (&self.l2, self.reachable_l2()) {
+            (_, Some(l2)) => {
+                let _ = l2.bump(families).await;
+            }
+            // Known unreachable: don't wait for a timeout; the epoch bump on
+            // reconnection covers what this write could not announce.
+            (Some(l2), None) => l2.mark_dirty(),
+            (None, None) => {}
         }
+    }
+
+    /// L2, unless Redis is known to be unreachable (its channel is down):
+    /// then calls would only wait for their timeout.
+    fn reachable_l2(&self) -> Option<&L2> {
+        self.l2
+            .as_deref()
+            .filter(|_| self.subscribed.load(Ordering::Acquire))
     }
 
     /// Call before a write commits: invalidates what it will change.

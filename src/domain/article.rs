@@ -77,11 +77,13 @@ pub struct ArticleContent {
 const MAX_SLUG_BASE: usize = 100;
 const SUMMARY_CHARS: usize = 200;
 
-/// A URL-safe slug from a title: ASCII letters and digits joined by single
-/// hyphens. Titles with no ASCII letters or digits give `"article"`.
+/// A URL-safe slug from a title: transliterated to ASCII (`Café` → `cafe`,
+/// `你好` → `ni-hao`), then letters and digits joined by single hyphens.
+/// Titles with nothing left give `"article"`.
 pub fn slugify(title: &str) -> String {
-    let mut slug = String::with_capacity(title.len().min(MAX_SLUG_BASE));
-    for c in title.chars() {
+    let ascii = deunicode::deunicode(title);
+    let mut slug = String::with_capacity(ascii.len().min(MAX_SLUG_BASE));
+    for c in ascii.chars() {
         if slug.len() >= MAX_SLUG_BASE {
             break;
         }
@@ -120,7 +122,9 @@ mod tests {
             slugify("  --Leading and trailing--  "),
             "leading-and-trailing"
         );
-        assert_eq!(slugify("你好"), "article");
+        assert_eq!(slugify("Émile à Paris"), "emile-a-paris");
+        assert_eq!(slugify("你好"), "ni-hao");
+        assert_eq!(slugify("!!!"), "article");
         assert_eq!(slugify(&"a".repeat(500)).len(), MAX_SLUG_BASE);
     }
 

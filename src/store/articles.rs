@@ -98,12 +98,13 @@ impl Store {
         let published_at = (content.status == ArticleStatus::Published).then_some(now);
         let mut tx = self.pool.begin().await?;
         let result = sqlx::query(
-            "INSERT INTO articles (slug, title, summary, body, status, author_id, \
+            "INSERT INTO articles (slug, title, title_search, summary, body, status, author_id, \
              created_at, updated_at, published_at, version) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
         )
         .bind(slug)
         .bind(&content.title)
+        .bind(content.title.to_lowercase())
         .bind(&content.summary)
         .bind(&content.body)
         .bind(content.status.as_str())
@@ -129,7 +130,7 @@ impl Store {
         let now = now().timestamp_millis();
         let mut tx = self.pool.begin().await?;
         let result = sqlx::query(
-            "UPDATE articles SET slug = ?, title = ?, summary = ?, body = ?, status = ?, \
+            "UPDATE articles SET slug = ?, title = ?, title_search = ?, summary = ?, body = ?, status = ?, \
              updated_at = ?, \
              published_at = CASE WHEN ? = 'published' THEN COALESCE(published_at, ?) ELSE NULL END, \
              version = version + 1 \
@@ -137,6 +138,7 @@ impl Store {
         )
         .bind(&content.slug)
         .bind(&content.title)
+        .bind(content.title.to_lowercase())
         .bind(&content.summary)
         .bind(&content.body)
         .bind(content.status.as_str())
@@ -274,8 +276,8 @@ fn push_filter(query: &mut QueryBuilder<Any>, filter: &ArticleFilter) {
     }
     if let Some(q) = &filter.q {
         query
-            .push(" AND a.title LIKE ")
-            .push_bind(like_pattern(q))
+            .push(" AND a.title_search LIKE ")
+            .push_bind(like_pattern(&q.to_lowercase()))
             .push(" ESCAPE '!'");
     }
 }

@@ -197,12 +197,13 @@ impl Store {
 
         let mut tx = self.pool.begin().await?;
         let mut insert = QueryBuilder::<Any>::new(
-            "INSERT INTO articles (slug, title, summary, body, status, author_id, \
+            "INSERT INTO articles (slug, title, title_search, summary, body, status, author_id, \
              created_at, updated_at, published_at, version) ",
         );
         insert.push_values(&rows, |mut row, article| {
             row.push_bind(article.slug.clone())
                 .push_bind(article.title.clone())
+                .push_bind(article.title.to_lowercase())
                 .push_bind(summarize(&article.body))
                 .push_bind(article.body.clone())
                 .push_bind(article.status.as_str())
