@@ -96,8 +96,9 @@ pub fn article_family(id: i64) -> String {
     format!("a:{id}")
 }
 
+/// Usernames are case-insensitive, so their family is spelt in lower case.
 pub fn author_family(username: &str) -> String {
-    format!("u:{username}")
+    format!("u:{}", username.to_ascii_lowercase())
 }
 
 pub fn tag_family(tag: &str) -> String {

@@ -59,7 +59,8 @@ pub struct L2 {
 /// What a lookup found, and where a fill should go.
 pub struct Fetched {
     pub key: String,
-    pub value: Option<Option<Entry>>,
+    /// The entry (`None`: "not found" was cached) and its age.
+    pub value: Option<(Option<Entry>, Duration)>,
 }
 
 pub struct L2Settings<'a> {
@@ -140,20 +141,30 @@ impl L2 {
                 Ok(invocation.invoke_async(&mut conn).await?)
             })
             .await?;
-        let value = match bytes {
-            None => None,
-            Some(bytes) if bytes == MISSING => Some(None),
-            // Undecodable (another version's format): a miss, overwritten on fill.
-            Some(bytes) => Entry::decode(&bytes).map(Some),
-        };
+        // Undecodable (another version's format): a miss, overwritten on fill.
+        let value = bytes.as_deref().and_then(|bytes| {
+            let (stored_at, rest) = bytes.split_first_chunk::<8>()?;
+            let age = now_millis().saturating_sub(i64::from_le_bytes(*stored_at));
+            let age = Duration::from_millis(u64::try_from(age).unwrap_or(0));
+            let entry = if rest == MISSING {
+                None
+            } else {
+                Some(Entry::decode(rest)?)
+            };
+            Some((entry, age))
+        });
         Ok(Fetched { key: full, value })
     }
 
     pub async fn store(&self, key: String, entry: &Option<Entry>) -> Result<(), L2Error> {
-        let (bytes, ttl) = match entry {
+        // Stored with the time it was stored, so every reader knows its age.
+        let (encoded, ttl) = match entry {
             Some(entry) => (entry.encode(), self.ttl),
             None => (MISSING.to_vec(), self.negative_ttl),
         };
+        let mut bytes = Vec::with_capacity(8 + encoded.len());
+        bytes.extend_from_slice(&now_millis().to_le_bytes());
+        bytes.extend_from_slice(&encoded);
         self.run("store", |mut conn| async move {
             let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
             let _: () = conn.pset_ex(key, bytes, millis).await?;
@@ -216,4 +227,8 @@ impl L2 {
         })
         .await
     }
+}
+
+fn now_millis() -> i64 {
+    crate::domain::time::now().timestamp_millis()
 }

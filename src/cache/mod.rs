@@ -195,24 +195,37 @@ impl Cache {
         // Taken before anything is read: the fence against racing writes.
         let stamp = self.generations.stamp(&key.families);
         let mut l2_key = None;
+        let mut stale = None;
         let fetched = match self.reachable_l2() {
             Some(l2) => l2.fetch(key).await.ok(),
             None => None,
         };
         if let Some(fetched) = fetched {
-            crate::metrics::cache_lookup("l2", route, fetched.value.is_some());
-            if let Some(entry) = fetched.value {
-                return Ok(Arc::new(Cached {
+            let fresh = fetched
+                .value
+                .as_ref()
+                .is_some_and(|(_, age)| *age < self.ttl);
+            crate::metrics::cache_lookup("l2", route, fresh);
+            if let Some((entry, age)) = fetched.value {
+                let loaded_at = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
+                let cached = Arc::new(Cached {
                     entry,
                     stamp,
-                    loaded_at: Instant::now(),
-                }));
+                    loaded_at,
+                });
+                if fresh {
+                    return Ok(cached);
+                }
+                stale = Some(cached);
             }
             l2_key = Some(fetched.key);
         }
         self.loads.fetch_add(1, Ordering::Relaxed);
         crate::metrics::cache_fill(route);
-        let entry = load().await?.map(Entry::compressed);
+        let entry = match load().await {
+            Ok(entry) => entry.map(Entry::compressed),
+            Err(err) => return self.serve_stale(stale, Arc::new(err)),
+        };
         let hook = self.fill_hook.read().expect("not poisoned").clone();
         if let Some(hook) = hook {
             hook(key).await;

@@ -40,7 +40,12 @@ impl Subscriber {
                     retry = (retry * 2).min(RETRY_MAX);
                 }
             }
-            self.connected.store(false, Ordering::Release);
+            // Another instance may write, and fail to announce it, before we
+            // are back; it may also be gone by then. So every instance that
+            // lost the channel bumps the shared epoch when it returns.
+            if self.connected.swap(false, Ordering::AcqRel) {
+                self.l2.mark_dirty();
+            }
             tokio::time::sleep(retry).await;
         }
     }
@@ -55,11 +60,14 @@ impl Subscriber {
         let pubsub = tokio::time::timeout(self.timeout * 10, connect)
             .await
             .map_err(|_| timeout_error())??;
-        // Anything may have changed while we were not listening.
+        // Anything may have changed while we were not listening: forget
+        // local entries, and if invalidations may have been lost (this
+        // instance's, or any instance's during an outage) move the shared
+        // tier to a new epoch before serving from it again.
         self.generations.bump_epoch();
+        let _ = self.l2.recover().await;
         self.connected.store(true, Ordering::Release);
         tracing::info!("subscribed to cache invalidations");
-        let _ = self.l2.recover().await;
 
         let (mut sink, mut stream) = pubsub.split();
         let mut heartbeat = tokio::time::interval(HEARTBEAT);

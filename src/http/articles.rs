@@ -129,7 +129,11 @@ impl ArticleListParams {
             Some(user) => DraftScope::OwnedBy(user.id),
         };
         let filter = ArticleFilter {
-            author: self.author.filter(|a| !a.is_empty()),
+            // Usernames compare case-insensitively: one spelling, one cache entry.
+            author: self
+                .author
+                .map(|a| a.trim().to_ascii_lowercase())
+                .filter(|a| !a.is_empty()),
             tag,
             status: self.status.unwrap_or(ArticleStatus::Published),
             q: self

@@ -96,18 +96,25 @@ fn preferred_coding(request: &HeaderMap) -> Coding {
     else {
         return Coding::Identity;
     };
-    let accepts = |name: &str| {
-        accept.split(',').any(|item| {
+    // The q-value given to a coding; `*` covers only codings not listed.
+    let quality = |name: &str| -> Option<f32> {
+        let mut wildcard = None;
+        for item in accept.split(',') {
             let mut parts = item.split(';').map(str::trim);
             let coding = parts.next().unwrap_or_default();
-            let refused = parts.any(|p| {
-                p.replace(' ', "")
-                    .parse::<Quality>()
-                    .is_ok_and(|q| q.0 == 0.0)
-            });
-            (coding.eq_ignore_ascii_case(name) || coding == "*") && !refused
-        })
+            let q = parts
+                .find_map(|p| p.replace(' ', "").parse::<Quality>().ok())
+                .map_or(1.0, |q| q.0);
+            if coding.eq_ignore_ascii_case(name) {
+                return Some(q);
+            }
+            if coding == "*" {
+                wildcard = Some(q);
+            }
+        }
+        wildcard
     };
+    let accepts = |name: &str| quality(name).is_some_and(|q| q > 0.0);
     if accepts("br") {
         Coding::Brotli
     } else if accepts("gzip") {
@@ -166,8 +173,9 @@ fn none_match_hits(header: &str, etag: &str) -> bool {
     header.trim() == "*" || header.split(',').any(|tag| base_etag(tag) == etag)
 }
 
-/// Checks `If-Match` (strong comparison) against the current ETag, also
-/// accepting the version number alone (`If-Match: "3"` or `3`), which
+/// Checks `If-Match` (strong comparison) against the current ETag of any
+/// coding (a browser only ever sees the compressed one), also accepting the
+/// version number alone (`If-Match: "3"` or `3`), which
 /// clients without the ETag at hand can take from the article JSON.
 pub fn check_if_match(request: &HeaderMap, etag: &str, version: i64) -> Result<(), ApiError> {
     let Some(value) = request.get(header::IF_MATCH) else {
@@ -178,10 +186,9 @@ pub fn check_if_match(request: &HeaderMap, etag: &str, version: i64) -> Result<(
         .map_err(|_| ApiError::bad_request("If-Match is not valid text"))?;
     let version = version.to_string();
     let matched = value.trim() == "*"
-        || value
-            .split(',')
-            .map(str::trim)
-            .any(|tag| !tag.starts_with("W/") && (tag == etag || tag.trim_matches('"') == version));
+        || value.split(',').map(str::trim).any(|tag| {
+            !tag.starts_with("W/") && (base_etag(tag) == etag || tag.trim_matches('"') == version)
+        });
     if matched {
         Ok(())
     } else {
@@ -222,6 +229,26 @@ mod tests {
         assert!(check_if_match(&headers(header::IF_MATCH, "3"), etag, 3).is_ok());
         assert!(check_if_match(&headers(header::IF_MATCH, "W/\"abc\""), etag, 3).is_err());
         assert!(check_if_match(&headers(header::IF_MATCH, "\"2\""), etag, 3).is_err());
+    }
+
+    #[test]
+    fn codings_are_chosen_by_accept_encoding() {
+        let coding = |value: &str| preferred_coding(&headers(header::ACCEPT_ENCODING, value));
+        assert_eq!(coding("gzip, deflate, br"), Coding::Brotli);
+        assert_eq!(coding("gzip"), Coding::Gzip);
+        assert_eq!(coding("br;q=0, gzip;q=0.5"), Coding::Gzip);
+        assert_eq!(coding("br;q=0, *"), Coding::Gzip);
+        assert_eq!(coding("*;q=0, gzip"), Coding::Gzip);
+        assert_eq!(coding("identity"), Coding::Identity);
+        assert_eq!(preferred_coding(&HeaderMap::new()), Coding::Identity);
+    }
+
+    #[test]
+    fn variant_etags_match_their_entity() {
+        assert_eq!(variant_etag("\"abc\"", Coding::Gzip), "\"abc-gzip\"");
+        assert!(none_match_hits("W/\"abc-gzip\"", "\"abc\""));
+        let if_match = headers(header::IF_MATCH, "\"abc-br\"");
+        assert!(check_if_match(&if_match, "\"abc\"", 1).is_ok());
     }
 
     #[test]

@@ -39,14 +39,23 @@ impl Store {
         push_filter(&mut count, filter);
         let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
 
-        let mut select = QueryBuilder::<Any>::new(select_articles!());
+        // The page is picked from `articles` alone (so the planner walks the
+        // sort index and stops at LIMIT), then joined to its authors.
+        let mut select = QueryBuilder::<Any>::new(
+            "SELECT a.id, a.slug, a.title, a.summary, a.status, a.author_id, \
+             u.username AS author_username, a.created_at, a.updated_at, a.published_at, \
+             a.version FROM (SELECT a.id, a.slug, a.title, a.summary, a.status, a.author_id, \
+             a.created_at, a.updated_at, a.published_at, a.version FROM articles a",
+        );
         push_filter(&mut select, filter);
         select
             .push(order_by(filter.sort))
             .push(" LIMIT ")
             .push_bind(i64::from(page.per_page))
             .push(" OFFSET ")
-            .push_bind(i64::try_from(page.offset()).unwrap_or(i64::MAX));
+            .push_bind(i64::try_from(page.offset()).unwrap_or(i64::MAX))
+            .push(") a JOIN users u ON u.id = a.author_id")
+            .push(order_by(filter.sort));
         let rows: Vec<ArticleRow> = select.build_query_as().fetch_all(&self.pool).await?;
 
         let ids: Vec<i64> = rows.iter().map(ArticleRow::id).collect();

@@ -4,6 +4,7 @@
 mod support;
 
 mod articles;
+mod cache;
 mod comments;
 mod errors;
 mod ops;

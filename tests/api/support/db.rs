@@ -19,7 +19,10 @@ pub struct TestDb {
 
 enum Cleanup {
     File(PathBuf),
-    Database { server: String, name: String },
+    Database {
+        server: String,
+        name: String,
+    },
     /// Another handle on a database that its first `TestDb` cleans up.
     Shared,
 }
@@ -93,17 +96,37 @@ impl Drop for TestDb {
                         .enable_all()
                         .build()
                         .expect("a runtime starts");
-                    runtime.block_on(async {
-                        if let Ok(mut conn) = MySqlConnection::connect(&server).await {
-                            let sql = format!("DROP DATABASE IF EXISTS {name}");
-                            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                                .execute(&mut conn)
-                                .await;
-                        }
-                    });
+                    runtime.block_on(drop_database(&server, &name));
                 })
                 .join();
             }
         }
     }
+}
+
+/// Drops a test database. The app's pool may still hold connections with a
+/// transaction whose rollback has not run yet (sqlx rolls back dropped
+/// transactions in the background), which would make `DROP DATABASE` wait
+/// on its locks: such sessions are killed first.
+async fn drop_database(server: &str, name: &str) {
+    let Ok(mut conn) = MySqlConnection::connect(server).await else {
+        return;
+    };
+    let sessions: Vec<u64> = sqlx::query_scalar(
+        "SELECT id FROM information_schema.processlist WHERE db = ? AND id <> CONNECTION_ID()",
+    )
+    .bind(name)
+    .fetch_all(&mut conn)
+    .await
+    .unwrap_or_default();
+    for id in sessions {
+        let kill = format!("KILL CONNECTION {id}");
+        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(kill))
+            .execute(&mut conn)
+            .await;
+    }
+    let drop = format!("SET SESSION lock_wait_timeout = 30; DROP DATABASE IF EXISTS {name}");
+    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+        .execute(&mut conn)
+        .await;
 }

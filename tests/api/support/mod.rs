@@ -16,9 +16,9 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
 
+pub use self::redis::{RedisServer, SharedRedis};
 pub use db::{Backend, TestDb};
 pub use proxy::TcpProxy;
-pub use redis::{RedisServer, SharedRedis};
 pub use socket::Served;
 
 pub const PASSWORD: &str = "correct horse battery";

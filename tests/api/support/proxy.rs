@@ -92,9 +92,9 @@ impl Inner {
                     return;
                 }
                 let connection = this.clone();
-                state
-                    .connections
-                    .push(tokio::spawn(async move { connection.forward(client).await }));
+                state.connections.push(tokio::spawn(
+                    async move { connection.forward(client).await },
+                ));
             }
         });
         if let Some(old) = state.listener.replace(task) {

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use feedgate::config::{Secret, Settings};
 use rand::distr::{Alphanumeric, SampleString};
+use redis::Commands;
 
 /// The shared server, `FEEDGATE_TEST_REDIS_URL` or the local default.
 pub fn shared_url() -> String {
