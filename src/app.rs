@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::auth::Auth;
 use crate::cache::{Cache, CacheError};
 use crate::config::Settings;
+use crate::http::CacheControl;
 use crate::reads::Reader;
 use crate::store::{Store, StoreError};
 
@@ -14,6 +15,7 @@ pub struct App {
     pub store: Store,
     pub auth: Auth,
     pub cache: Arc<Cache>,
+    pub cache_control: CacheControl,
     pub reader: Reader,
 }
 
@@ -23,6 +25,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Cache(#[from] CacheError),
+    #[error("FEEDGATE_CACHE__CONTROL__*: not a valid header value")]
+    CacheControl(#[from] axum::http::header::InvalidHeaderValue),
 }
 
 /// A cheap handle to the [`App`]; axum's state type.
@@ -45,6 +49,7 @@ impl App {
         let store = Store::connect(&settings.database).await?;
         store.migrate().await?;
         let cache = Arc::new(Cache::new(&settings.cache, settings.redis.url.expose())?);
+        let cache_control = CacheControl::new(&settings.cache.control)?;
         let auth = Auth::new(&settings.auth);
         let reader = Reader::new(store.clone(), cache.clone());
         Ok(AppState(Arc::new(App {
@@ -52,6 +57,7 @@ impl App {
             store,
             auth,
             cache,
+            cache_control,
             reader,
         })))
     }

@@ -4,6 +4,7 @@
 use std::io::Write;
 
 use axum::body::Bytes;
+use axum::http::HeaderValue;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
@@ -28,24 +29,77 @@ pub struct Entry {
     pub last_modified: Option<Timestamp>,
     /// For a draft article, its author: only they and moderators may see it.
     pub draft_of: Option<i64>,
-    /// Space-separated surrogate keys (CDN purge tags) beyond the route's own.
+    /// Space-separated surrogate keys (CDN purge tags).
     pub tags: String,
+    /// The above, rendered as response headers once, so a hit only clones them.
+    pub headers: EntryHeaders,
 }
 
 /// The content codings an entry can be served in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Coding {
-    Identity,
-    Gzip,
-    Brotli,
+    Identity = 0,
+    Gzip = 1,
+    Brotli = 2,
+}
+
+impl Coding {
+    /// The `Content-Encoding` token; `None` for identity.
+    pub fn name(self) -> Option<&'static str> {
+        match self {
+            Coding::Identity => None,
+            Coding::Gzip => Some("gzip"),
+            Coding::Brotli => Some("br"),
+        }
+    }
+}
+
+/// Header values of an entry, ready to clone into a response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryHeaders {
+    /// Each coding is its own representation, so its own strong ETag:
+    /// `"abc"`, `"abc-gzip"`, `"abc-br"`; indexed by [`Coding`].
+    pub etags: [HeaderValue; 3],
+    pub last_modified: Option<HeaderValue>,
+    /// `Surrogate-Key` (space-separated) and `Cache-Tag` (comma-separated).
+    pub surrogate_key: Option<HeaderValue>,
+    pub cache_tag: Option<HeaderValue>,
+}
+
+impl EntryHeaders {
+    fn new(etag: &str, last_modified: Option<Timestamp>, tags: &str) -> Self {
+        let value = |text: &str| HeaderValue::from_str(text).ok();
+        let etag_for = |coding: Coding| {
+            let text = match coding.name() {
+                None => etag.to_owned(),
+                Some(name) => format!("{}-{name}\"", etag.trim_end_matches('"')),
+            };
+            value(&text).unwrap_or(HeaderValue::from_static("\"\""))
+        };
+        Self {
+            etags: [Coding::Identity, Coding::Gzip, Coding::Brotli].map(etag_for),
+            last_modified: last_modified
+                .and_then(|t| value(&t.format("%a, %d %b %Y %H:%M:%S GMT").to_string())),
+            surrogate_key: Some(tags).filter(|t| !t.is_empty()).and_then(value),
+            cache_tag: Some(tags)
+                .filter(|t| !t.is_empty())
+                .and_then(|t| value(&t.replace(' ', ","))),
+        }
+    }
+
+    pub fn etag(&self, coding: Coding) -> &HeaderValue {
+        &self.etags[coding as usize]
+    }
 }
 
 impl Entry {
     pub fn json<T: Serialize>(value: &T, last_modified: Option<Timestamp>) -> Self {
         let body = serde_json::to_vec(value).expect("views serialise infallibly");
         let digest = Sha256::digest(&body);
+        let etag = format!("\"{}\"", URL_SAFE_NO_PAD.encode(&digest[..16]));
         Self {
-            etag: format!("\"{}\"", URL_SAFE_NO_PAD.encode(&digest[..16])),
+            headers: EntryHeaders::new(&etag, last_modified, ""),
+            etag,
             body: Bytes::from(body),
             gzip: None,
             brotli: None,
@@ -65,6 +119,7 @@ impl Entry {
     }
 
     pub fn with_tags(mut self, tags: String) -> Self {
+        self.headers = EntryHeaders::new(&self.etag, self.last_modified, &tags);
         self.tags = tags;
         self
     }
@@ -142,12 +197,14 @@ impl Entry {
         let gzip = reader.field()?;
         let brotli = reader.field()?;
         let optional = |b: &[u8]| (!b.is_empty()).then(|| Bytes::copy_from_slice(b));
+        let last_modified = (last_modified != i64::MIN).then(|| from_millis(last_modified));
         Some(Self {
+            headers: EntryHeaders::new(&etag, last_modified, &tags),
             gzip: optional(gzip),
             brotli: optional(brotli),
             body,
             etag,
-            last_modified: (last_modified != i64::MIN).then(|| from_millis(last_modified)),
+            last_modified,
             draft_of: (draft_of != i64::MIN).then_some(draft_of),
             tags,
         })
@@ -248,11 +305,28 @@ mod tests {
     }
 
     #[test]
+    fn headers_are_rendered_once_per_coding() {
+        let entry = Entry::json(&1, Some(from_millis(0))).with_tags("articles article-1".into());
+        let etag = entry.etag.trim_end_matches('"');
+        assert_eq!(entry.headers.etag(Coding::Gzip), &format!("{etag}-gzip\""));
+        assert_eq!(entry.headers.etag(Coding::Brotli), &format!("{etag}-br\""));
+        assert_eq!(
+            entry.headers.last_modified.as_ref().unwrap(),
+            "Thu, 01 Jan 1970 00:00:00 GMT"
+        );
+        assert_eq!(
+            entry.headers.cache_tag.as_ref().unwrap(),
+            "articles,article-1"
+        );
+    }
+
+    #[test]
     fn the_binary_form_round_trips_and_rejects_junk() {
         let entry = Entry {
             draft_of: Some(3),
-            tags: "article-1 author-ada".into(),
-            ..Entry::json(&"x".repeat(2000), Some(from_millis(1_700_000_000_000))).compressed()
+            ..Entry::json(&"x".repeat(2000), Some(from_millis(1_700_000_000_000)))
+                .with_tags("article-1 author-ada".into())
+                .compressed()
         };
         assert_eq!(Entry::decode(&entry.encode()), Some(entry.clone()));
         let bare = Entry::json(&1, None);

@@ -9,7 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use validator::Validate;
 
-use super::conditional::{Caching, check_if_match, has_if_match, serve, written};
+use super::conditional::{Caching, ReadRequest, check_if_match, has_if_match, serve, written};
 use super::extract::{AppPath, AppQuery, AuthUser, MaybeUser, Valid};
 use super::rules;
 use crate::app::AppState;
@@ -239,7 +239,7 @@ pub async fn list_articles(
     State(app): State<AppState>,
     caller: MaybeUser,
     AppQuery(params): AppQuery<ArticleListParams>,
-    headers: HeaderMap,
+    request: ReadRequest,
 ) -> Result<Response, ApiError> {
     let (filter, page) = params.parse(&caller)?;
     let cached = app.reader.articles(&filter, page).await?;
@@ -247,9 +247,9 @@ pub async fn list_articles(
     let caching = if filter.status == ArticleStatus::Draft {
         Caching::Private
     } else {
-        Caching::Public(&app.settings.cache.control.articles)
+        Caching::Public(&app.cache_control.articles)
     };
-    Ok(serve(entry, &headers, caching))
+    Ok(serve(entry, &request, caching))
 }
 
 /// Read one article.
@@ -267,7 +267,7 @@ pub async fn find_article(
     State(app): State<AppState>,
     caller: MaybeUser,
     AppPath(id): AppPath<i64>,
-    headers: HeaderMap,
+    request: ReadRequest,
 ) -> Result<Response, ApiError> {
     let cached = app.reader.article(id).await?;
     let entry = cached
@@ -278,9 +278,9 @@ pub async fn find_article(
     let caching = if entry.draft_of.is_some() {
         Caching::Private
     } else {
-        Caching::Public(&app.settings.cache.control.article)
+        Caching::Public(&app.cache_control.article)
     };
-    Ok(serve(entry, &headers, caching))
+    Ok(serve(entry, &request, caching))
 }
 
 /// Create an article (authors, editors and admins).

@@ -1,7 +1,7 @@
 //! Comments: listed and written under their article, read and deleted by id.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 use validator::Validate;
 
 use super::articles::PageParams;
-use super::conditional::{Caching, serve, written};
+use super::conditional::{Caching, ReadRequest, serve, written};
 use super::extract::{AppPath, AppQuery, AuthUser, MaybeUser, Valid};
 use super::rules;
 use crate::app::AppState;
@@ -50,7 +50,7 @@ fn comment_caching(app: &AppState, draft: bool) -> Caching<'_> {
     if draft {
         Caching::Private
     } else {
-        Caching::Public(&app.settings.cache.control.comments)
+        Caching::Public(&app.cache_control.comments)
     }
 }
 
@@ -71,13 +71,13 @@ pub async fn list_comments(
     caller: MaybeUser,
     AppPath(id): AppPath<i64>,
     AppQuery(params): AppQuery<PageParams>,
-    headers: HeaderMap,
+    request: ReadRequest,
 ) -> Result<Response, ApiError> {
     let page = params.parse()?;
     let draft = visible_article(&app, caller.viewer(), id).await?;
     let cached = app.reader.comments(id, page).await?;
     let entry = cached.entry.as_ref().ok_or_else(no_comment)?;
-    Ok(serve(entry, &headers, comment_caching(&app, draft)))
+    Ok(serve(entry, &request, comment_caching(&app, draft)))
 }
 
 /// Comment on an article (any signed-in user).
@@ -127,14 +127,14 @@ pub async fn find_comment(
     State(app): State<AppState>,
     caller: MaybeUser,
     AppPath(id): AppPath<i64>,
-    headers: HeaderMap,
+    request: ReadRequest,
 ) -> Result<Response, ApiError> {
     let comment = app.store.find_comment(id).await?.ok_or_else(no_comment)?;
     let draft = visible_article(&app, caller.viewer(), comment.article_id)
         .await
         .map_err(|_| no_comment())?;
     let entry = Entry::json(&CommentView::from(comment), None);
-    Ok(serve(&entry, &headers, comment_caching(&app, draft)))
+    Ok(serve(&entry, &request, comment_caching(&app, draft)))
 }
 
 /// Delete a comment (its author, editors and admins).

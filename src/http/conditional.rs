@@ -2,13 +2,17 @@
 //! `ETag`, `Last-Modified`, `If-None-Match` (304), `If-Match` (412), content
 //! coding by `Accept-Encoding`, `Cache-Control` and CDN surrogate keys.
 
-use std::borrow::Cow;
+use std::convert::Infallible;
 
 use axum::body::Body;
+use axum::extract::FromRequestParts;
+use axum::http::header::InvalidHeaderValue;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::cache::{Coding, Entry};
+use crate::config::CacheControlSettings;
 use crate::error::ApiError;
 
 /// Who may store a response.
@@ -16,22 +20,71 @@ use crate::error::ApiError;
 pub enum Caching<'a> {
     /// The same for every caller: browsers and CDNs may keep it, per this
     /// `Cache-Control` value.
-    Public(&'a str),
+    Public(&'a HeaderValue),
     /// Depends on who asks (drafts, the caller's profile): nobody stores it.
     Private,
 }
 
-const PRIVATE: &str = "private, no-store";
+const PRIVATE: HeaderValue = HeaderValue::from_static("private, no-store");
 pub const NO_STORE: &str = "no-store";
+
+/// The configured `Cache-Control` of public reads, per route family,
+/// validated and rendered once at start.
+#[derive(Debug, Clone)]
+pub struct CacheControl {
+    pub article: HeaderValue,
+    pub articles: HeaderValue,
+    pub comments: HeaderValue,
+    pub tags: HeaderValue,
+}
+
+impl CacheControl {
+    pub fn new(settings: &CacheControlSettings) -> Result<Self, InvalidHeaderValue> {
+        Ok(Self {
+            article: HeaderValue::from_str(&settings.article)?,
+            articles: HeaderValue::from_str(&settings.articles)?,
+            comments: HeaderValue::from_str(&settings.comments)?,
+            tags: HeaderValue::from_str(&settings.tags)?,
+        })
+    }
+}
+
+/// What a read needs from its request: the client's validators and the
+/// codings it accepts. Extracting these instead of the whole `HeaderMap`
+/// spares a hit copying every request header.
+#[derive(Debug, Clone)]
+pub struct ReadRequest {
+    if_none_match: Option<HeaderValue>,
+    coding: Coding,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ReadRequest {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        Ok(Self::from_headers(&parts.headers))
+    }
+}
+
+impl ReadRequest {
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        Self {
+            if_none_match: headers.get(header::IF_NONE_MATCH).cloned(),
+            coding: preferred_coding(headers),
+        }
+    }
+}
 
 /// A 200 with the entry's bytes in the best coding the client accepts, or a
 /// bodiless 304 if the client's `If-None-Match` already names this entry.
-pub fn serve(entry: &Entry, request: &HeaderMap, caching: Caching<'_>) -> Response {
+/// Every header value is cloned from the entry: no encoding, no formatting.
+pub fn serve(entry: &Entry, request: &ReadRequest, caching: Caching<'_>) -> Response {
     let not_modified = request
-        .get(header::IF_NONE_MATCH)
+        .if_none_match
+        .as_ref()
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| none_match_hits(value, &entry.etag));
-    let (coding, body) = entry.variant(preferred_coding(request));
+    let (coding, body) = entry.variant(request.coding);
     let mut response = if not_modified {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
@@ -41,43 +94,39 @@ pub fn serve(entry: &Entry, request: &HeaderMap, caching: Caching<'_>) -> Respon
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        if let Some(name) = coding_name(coding) {
+        if let Some(name) = coding.name() {
             headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(name));
         }
         response
     };
     let headers = response.headers_mut();
-    if let Ok(etag) = HeaderValue::from_str(&variant_etag(&entry.etag, coding)) {
-        headers.insert(header::ETAG, etag);
-    }
-    if let Some(time) = entry.last_modified {
-        let http_date = time.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
-        if let Ok(value) = HeaderValue::from_str(&http_date) {
-            headers.insert(header::LAST_MODIFIED, value);
-        }
+    let prebuilt = &entry.headers;
+    headers.insert(header::ETAG, prebuilt.etag(coding).clone());
+    if let Some(value) = &prebuilt.last_modified {
+        headers.insert(header::LAST_MODIFIED, value.clone());
     }
     headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     let cache_control = match caching {
-        Caching::Public(policy) => {
-            HeaderValue::from_str(policy).unwrap_or(HeaderValue::from_static(NO_STORE))
-        }
-        Caching::Private => HeaderValue::from_static(PRIVATE),
+        Caching::Public(policy) => policy.clone(),
+        Caching::Private => PRIVATE,
     };
     headers.insert(header::CACHE_CONTROL, cache_control);
-    if !entry.tags.is_empty() {
-        if let Ok(keys) = HeaderValue::from_str(&entry.tags) {
-            headers.insert("surrogate-key", keys);
-        }
-        if let Ok(tags) = HeaderValue::from_str(&entry.tags.replace(' ', ",")) {
-            headers.insert("cache-tag", tags);
-        }
+    if let Some(value) = &prebuilt.surrogate_key {
+        headers.insert("surrogate-key", value.clone());
+    }
+    if let Some(value) = &prebuilt.cache_tag {
+        headers.insert("cache-tag", value.clone());
     }
     response
 }
 
 /// A write's answer: the new state, its ETag, never stored by caches.
 pub fn written(status: StatusCode, entry: &Entry, location: Option<String>) -> Response {
-    let mut response = serve(entry, &HeaderMap::new(), Caching::Private);
+    let identity = ReadRequest {
+        if_none_match: None,
+        coding: Coding::Identity,
+    };
+    let mut response = serve(entry, &identity, Caching::Private);
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(NO_STORE));
@@ -136,23 +185,6 @@ impl std::str::FromStr for Quality {
             .or_else(|| s.strip_prefix("Q="))
             .ok_or(())?;
         value.parse().map(Quality).map_err(|_| ())
-    }
-}
-
-fn coding_name(coding: Coding) -> Option<&'static str> {
-    match coding {
-        Coding::Identity => None,
-        Coding::Gzip => Some("gzip"),
-        Coding::Brotli => Some("br"),
-    }
-}
-
-/// Each coding is its own representation, so its own strong ETag:
-/// `"abc"`, `"abc-gzip"`, `"abc-br"`.
-fn variant_etag(etag: &str, coding: Coding) -> Cow<'_, str> {
-    match coding_name(coding) {
-        None => Cow::Borrowed(etag),
-        Some(name) => Cow::Owned(format!("{}-{name}\"", etag.trim_end_matches('"'))),
     }
 }
 
@@ -245,7 +277,6 @@ mod tests {
 
     #[test]
     fn variant_etags_match_their_entity() {
-        assert_eq!(variant_etag("\"abc\"", Coding::Gzip), "\"abc-gzip\"");
         assert!(none_match_hits("W/\"abc-gzip\"", "\"abc\""));
         let if_match = headers(header::IF_MATCH, "\"abc-br\"");
         assert!(check_if_match(&if_match, "\"abc\"", 1).is_ok());
@@ -254,11 +285,8 @@ mod tests {
     #[test]
     fn a_matching_if_none_match_gets_an_empty_304_with_the_etag() {
         let entry = Entry::json(&serde_json::json!({"a": 1}), None);
-        let response = serve(
-            &entry,
-            &headers(header::IF_NONE_MATCH, &entry.etag),
-            Caching::Private,
-        );
+        let request = ReadRequest::from_headers(&headers(header::IF_NONE_MATCH, &entry.etag));
+        let response = serve(&entry, &request, Caching::Private);
         assert_eq!(response.status(), StatusCode::NOT_MODIFIED);
         assert_eq!(response.headers()[header::ETAG], entry.etag.as_str());
         assert!(response.headers().get(header::CONTENT_TYPE).is_none());

@@ -17,6 +17,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
+pub use conditional::CacheControl;
 pub use extract::AuthUser;
 
 use crate::app::AppState;

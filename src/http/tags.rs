@@ -1,13 +1,12 @@
 //! `/tags`: the tags in use, with how many published articles carry each.
 
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::Response;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::articles::PageParams;
-use super::conditional::{Caching, serve};
+use super::conditional::{Caching, ReadRequest, serve};
 use super::extract::AppQuery;
 use crate::app::AppState;
 use crate::error::{ApiError, Problem};
@@ -30,7 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub async fn list_tags(
     State(app): State<AppState>,
     AppQuery(params): AppQuery<PageParams>,
-    headers: HeaderMap,
+    request: ReadRequest,
 ) -> Result<Response, ApiError> {
     let cached = app.reader.tags(params.parse()?).await?;
     let entry = cached
@@ -39,7 +38,7 @@ pub async fn list_tags(
         .ok_or_else(|| ApiError::NotFound("no tags".into()))?;
     Ok(serve(
         entry,
-        &headers,
-        Caching::Public(&app.settings.cache.control.tags),
+        &request,
+        Caching::Public(&app.cache_control.tags),
     ))
 }

@@ -1,7 +1,7 @@
 //! `/users`: registration, the caller's own profile, public profiles and roles.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -9,7 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use validator::Validate;
 
-use super::conditional::{Caching, serve, written};
+use super::conditional::{Caching, ReadRequest, serve, written};
 use super::extract::{AppPath, AuthUser, Valid};
 use super::rules;
 use crate::app::AppState;
@@ -88,7 +88,7 @@ pub async fn register_user(
 pub async fn find_me(
     State(app): State<AppState>,
     user: AuthUser,
-    headers: HeaderMap,
+    request: ReadRequest,
 ) -> Result<Response, ApiError> {
     let me = app
         .store
@@ -97,7 +97,7 @@ pub async fn find_me(
         .ok_or_else(|| ApiError::Unauthorized("this account no longer exists".into()))?;
     Ok(serve(
         &Entry::json(&UserView::from(me), None),
-        &headers,
+        &request,
         Caching::Private,
     ))
 }
@@ -114,14 +114,14 @@ pub async fn find_me(
 pub async fn find_user(
     State(app): State<AppState>,
     AppPath(id): AppPath<i64>,
-    headers: HeaderMap,
+    request: ReadRequest,
 ) -> Result<Response, ApiError> {
     let user = app.store.find_user(id).await?.ok_or_else(no_user)?;
     let entry = Entry::json(&UserView::from(user), None);
     Ok(serve(
         &entry,
-        &headers,
-        Caching::Public(&app.settings.cache.control.article),
+        &request,
+        Caching::Public(&app.cache_control.article),
     ))
 }
 
