@@ -11,6 +11,9 @@ use validator::Validate;
 
 use super::conditional::{Caching, ReadRequest, check_if_match, has_if_match, serve, written};
 use super::extract::{AppPath, AppQuery, AuthUser, MaybeUser, Valid};
+use super::problems::{
+    BadQuery, Conflict, Forbidden, Invalid, NotFound, PreconditionFailed, Unauthorized,
+};
 use super::rules;
 use crate::app::AppState;
 use crate::cache::{Entry, article_families, article_family, comments_family};
@@ -18,7 +21,7 @@ use crate::domain::{
     Article, ArticleContent, ArticleFilter, ArticleSort, ArticleStatus, DraftScope, PageRequest,
     normalize_tag, normalize_tags, slugify, summarize,
 };
-use crate::error::{ApiError, FieldError, Problem};
+use crate::error::{ApiError, FieldError};
 use crate::reads::ARTICLES_PATH;
 use crate::store::StoreError;
 use crate::views::{ArticleView, ListView};
@@ -231,7 +234,7 @@ impl ArticlePatch {
     responses(
         (status = 200, description = "One page of articles, without bodies", body = ListView<ArticleView>),
         (status = 304, description = "Unchanged since the ETag in If-None-Match"),
-        (status = 400, description = "Invalid paging, filter or sort", body = Problem, content_type = "application/problem+json"),
+        BadQuery,
     ),
     security((), ("bearer" = [])),
 )]
@@ -259,7 +262,7 @@ pub async fn list_articles(
     responses(
         (status = 200, description = "The article", body = ArticleView),
         (status = 304, description = "Unchanged since the ETag in If-None-Match"),
-        (status = 404, description = "No such article, or a draft the caller may not see", body = Problem, content_type = "application/problem+json"),
+        NotFound,
     ),
     security((), ("bearer" = [])),
 )]
@@ -289,10 +292,10 @@ pub async fn find_article(
     request_body = ArticleInput,
     responses(
         (status = 201, description = "Created; Location names it", body = ArticleView),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Readers may not write", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The slug is taken", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Forbidden,
+        Conflict,
+        Invalid,
     ),
     security(("bearer" = [])),
 )]
@@ -332,12 +335,12 @@ pub async fn create_article(
     request_body = ArticleInput,
     responses(
         (status = 200, description = "The article as replaced", body = ArticleView),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not the caller's article", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such article", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Slug taken, or changed concurrently", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Conflict,
+        PreconditionFailed,
+        Invalid,
     ),
     security(("bearer" = [])),
 )]
@@ -363,12 +366,12 @@ pub async fn replace_article(
     request_body = ArticlePatch,
     responses(
         (status = 200, description = "The article as changed", body = ArticleView),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not the caller's article", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such article", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Slug taken, or changed concurrently", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Conflict,
+        PreconditionFailed,
+        Invalid,
     ),
     security(("bearer" = [])),
 )]
@@ -393,10 +396,10 @@ pub async fn update_article(
     ),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not the caller's article", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such article", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        PreconditionFailed,
     ),
     security(("bearer" = [])),
 )]

@@ -12,10 +12,11 @@ use validator::Validate;
 use super::articles::PageParams;
 use super::conditional::{Caching, ReadRequest, serve, written};
 use super::extract::{AppPath, AppQuery, AuthUser, MaybeUser, Valid};
+use super::problems::{BadQuery, Forbidden, Invalid, NotFound, Unauthorized};
 use super::rules;
 use crate::app::AppState;
 use crate::cache::{Entry, comments_family};
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::views::{CommentView, ListView};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -61,8 +62,8 @@ fn comment_caching(app: &AppState, draft: bool) -> Caching<'_> {
     responses(
         (status = 200, description = "One page of comments", body = ListView<CommentView>),
         (status = 304, description = "Unchanged since the ETag in If-None-Match"),
-        (status = 400, description = "Invalid paging", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such article", body = Problem, content_type = "application/problem+json"),
+        BadQuery,
+        NotFound,
     ),
     security((), ("bearer" = [])),
 )]
@@ -87,9 +88,9 @@ pub async fn list_comments(
     request_body = CommentInput,
     responses(
         (status = 201, description = "Created; Location names it", body = CommentView),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such article", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        NotFound,
+        Invalid,
     ),
     security(("bearer" = [])),
 )]
@@ -119,7 +120,7 @@ pub async fn create_comment(
     params(("id" = i64, Path, description = "Comment id")),
     responses(
         (status = 200, description = "The comment", body = CommentView),
-        (status = 404, description = "No such comment", body = Problem, content_type = "application/problem+json"),
+        NotFound,
     ),
     security((), ("bearer" = [])),
 )]
@@ -143,9 +144,9 @@ pub async fn find_comment(
     params(("id" = i64, Path, description = "Comment id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not the caller's comment", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such comment", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Forbidden,
+        NotFound,
     ),
     security(("bearer" = [])),
 )]

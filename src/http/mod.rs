@@ -7,6 +7,7 @@ mod conditional;
 mod extract;
 mod middleware;
 mod ops;
+mod problems;
 mod rules;
 mod tags;
 mod tokens;

@@ -8,8 +8,9 @@ use utoipa_axum::routes;
 use super::articles::PageParams;
 use super::conditional::{Caching, ReadRequest, serve};
 use super::extract::AppQuery;
+use super::problems::BadQuery;
 use crate::app::AppState;
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::views::{ListView, TagView};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -23,7 +24,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses(
         (status = 200, description = "One page of tags", body = ListView<TagView>),
         (status = 304, description = "Unchanged since the ETag in If-None-Match"),
-        (status = 400, description = "Invalid paging", body = Problem, content_type = "application/problem+json"),
+        BadQuery,
     ),
 )]
 pub async fn list_tags(

@@ -12,10 +12,11 @@ use validator::Validate;
 
 use super::conditional::NO_STORE;
 use super::extract::Valid;
+use super::problems::{Invalid, Unauthorized};
 use crate::app::{App, AppState};
 use crate::auth::RefreshToken;
 use crate::domain::User;
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::store::RefreshOutcome;
 use crate::views::TokenView;
 
@@ -63,8 +64,8 @@ impl Validate for TokenRequest {
     request_body = TokenRequest,
     responses(
         (status = 200, description = "A short-lived access token and a refresh token", body = TokenView),
-        (status = 401, description = "Bad credentials, or an unknown, expired or reused refresh token", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Invalid,
     ),
 )]
 pub async fn create_token(

@@ -11,11 +11,12 @@ use validator::Validate;
 
 use super::conditional::{Caching, ReadRequest, serve, written};
 use super::extract::{AppPath, AuthUser, Valid};
+use super::problems::{Conflict, Forbidden, Invalid, NotFound, Unauthorized};
 use super::rules;
 use crate::app::AppState;
 use crate::cache::Entry;
 use crate::domain::Role;
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::store::StoreError;
 use crate::views::UserView;
 
@@ -50,8 +51,8 @@ pub struct UserPatch {
     request_body = RegisterInput,
     responses(
         (status = 201, description = "Registered; Location names the user", body = UserView),
-        (status = 409, description = "The username is taken", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        Conflict,
+        Invalid,
     ),
 )]
 pub async fn register_user(
@@ -81,7 +82,7 @@ pub async fn register_user(
     get, path = "/users/me", tag = "users",
     responses(
         (status = 200, description = "The caller's account", body = UserView),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
     ),
     security(("bearer" = [])),
 )]
@@ -108,7 +109,7 @@ pub async fn find_me(
     params(("id" = i64, Path, description = "User id")),
     responses(
         (status = 200, description = "The user", body = UserView),
-        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        NotFound,
     ),
 )]
 pub async fn find_user(
@@ -132,10 +133,10 @@ pub async fn find_user(
     request_body = UserPatch,
     responses(
         (status = 200, description = "The user with the new role", body = UserView),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Invalid,
     ),
     security(("bearer" = [])),
 )]

@@ -1,0 +1,43 @@
+//! Error responses as the OpenAPI document describes them, shared by the
+//! routes' `responses(...)` lists. Each is problem JSON ([`Problem`]).
+//! They describe; they are never built (errors are [`crate::error::ApiError`]).
+#![allow(dead_code)]
+
+use utoipa::IntoResponses;
+
+use crate::error::Problem;
+
+/// Invalid paging, filter or sort parameters.
+#[derive(IntoResponses)]
+#[response(status = 400, content_type = "application/problem+json")]
+pub struct BadQuery(pub Problem);
+
+/// No valid bearer token (missing, malformed, forged or expired).
+#[derive(IntoResponses)]
+#[response(status = 401, content_type = "application/problem+json")]
+pub struct Unauthorized(pub Problem);
+
+/// Signed in, but not allowed to do this.
+#[derive(IntoResponses)]
+#[response(status = 403, content_type = "application/problem+json")]
+pub struct Forbidden(pub Problem);
+
+/// No such resource, or one the caller may not see.
+#[derive(IntoResponses)]
+#[response(status = 404, content_type = "application/problem+json")]
+pub struct NotFound(pub Problem);
+
+/// A name (slug, username) is taken, or a concurrent write won.
+#[derive(IntoResponses)]
+#[response(status = 409, content_type = "application/problem+json")]
+pub struct Conflict(pub Problem);
+
+/// `If-Match` names an older ETag or version.
+#[derive(IntoResponses)]
+#[response(status = 412, content_type = "application/problem+json")]
+pub struct PreconditionFailed(pub Problem);
+
+/// Invalid fields, with per-field details.
+#[derive(IntoResponses)]
+#[response(status = 422, content_type = "application/problem+json")]
+pub struct Invalid(pub Problem);
