@@ -55,14 +55,6 @@ pub struct Article {
     pub version: i64,
 }
 
-impl Article {
-    /// Whether `viewer` (id and whether they moderate) may see this article.
-    pub fn visible_to(&self, viewer: Option<(i64, bool)>) -> bool {
-        self.status == ArticleStatus::Published
-            || viewer.is_some_and(|(id, moderates)| moderates || id == self.author.id)
-    }
-}
-
 /// The writable part of an article, complete and validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArticleContent {
