@@ -2,9 +2,18 @@
 //! listener). Every metric is declared here, its doc line is its help text.
 
 use std::sync::OnceLock;
+use std::time::Instant;
 
-use metrics::{counter, describe_counter};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics::{counter, describe_counter, describe_histogram, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Latency buckets, in seconds: cache hits sit in the first few.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -12,6 +21,11 @@ static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 pub fn handle() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
         let handle = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Full("feedgate_http_request_duration_seconds".into()),
+                LATENCY_BUCKETS,
+            )
+            .expect("the buckets are not empty")
             .install_recorder()
             .expect("no other metrics recorder is installed");
         describe();
@@ -20,6 +34,14 @@ pub fn handle() -> &'static PrometheusHandle {
 }
 
 fn describe() {
+    describe_counter!(
+        "feedgate_http_requests_total",
+        "HTTP requests by method, route template and status."
+    );
+    describe_histogram!(
+        "feedgate_http_request_duration_seconds",
+        "HTTP request latency by method and route template."
+    );
     describe_counter!(
         "feedgate_cache_lookups_total",
         "Cache lookups by tier, route family and result (hit or miss)."
@@ -86,4 +108,22 @@ pub fn redis_error(op: &'static str) {
 
 pub fn purge_failed() {
     counter!("feedgate_cdn_purge_failures_total").increment(1);
+}
+
+/// Middleware: counts and times every routed request, labelled by the route
+/// template (`/api/v1/articles/{id}`), never the raw path.
+pub async fn track_requests(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    counter!("feedgate_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    histogram!("feedgate_http_request_duration_seconds", "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
 }

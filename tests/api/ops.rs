@@ -249,4 +249,47 @@ async fn a_real_socket_serves_healthz_over_http_1_1() {
     assert!(reply.ends_with(r#"{"status":"ok"}"#), "{reply}");
 }
 
+#[tokio::test]
+async fn request_metrics_are_labelled_by_route_template_and_status() {
+    let app = TestApp::new(Backend::Sqlite).await;
+    assert_eq!(
+        app.get("/api/v1/articles/424242", None).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(app.get("/api/v1/tags", None).await.status, StatusCode::OK);
+
+    let metrics = app.get("/metrics", None).await;
+    assert_eq!(metrics.status, StatusCode::OK);
+    assert!(metrics.header("content-type").starts_with("text/plain"));
+    let text = metrics.text();
+    let has = |needles: &[&str]| {
+        text.lines()
+            .any(|line| needles.iter().all(|needle| line.contains(needle)))
+    };
+    assert!(
+        has(&[
+            "feedgate_http_requests_total{",
+            r#"route="/api/v1/articles/{id}""#,
+            r#"status="404""#
+        ]),
+        "{text}"
+    );
+    assert!(
+        has(&[
+            "feedgate_http_requests_total{",
+            r#"route="/api/v1/tags""#,
+            r#"status="200""#
+        ]),
+        "{text}"
+    );
+    assert!(
+        has(&[
+            "feedgate_http_request_duration_seconds_bucket{",
+            r#"route="/api/v1/tags""#
+        ]),
+        "{text}"
+    );
+    assert!(!text.contains("424242"), "raw paths must not become labels");
+}
+
 on_both_backends!(readyz_reports_the_database_ok);
