@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-pub use entry::{Coding, Entry};
+pub use entry::{Coding, Entry, entity_tag};
 pub use key::{Key, RouteFamily, article_families, article_family, comments_family, surrogate_key};
 pub use l1::Cached;
 
@@ -177,7 +177,7 @@ impl Cache {
         let age = cached.loaded_at.elapsed();
         // Without the invalidation channel, other instances' writes go
         // unheard: only very young entries are trusted.
-        let limit = if self.subscribed.load(Ordering::Acquire) {
+        let limit = if self.is_subscribed() {
             self.ttl
         } else {
             self.degraded_ttl
@@ -246,23 +246,34 @@ impl Cache {
     pub async fn invalidate(&self, families: &[String]) {
         self.generations.bump(families);
         crate::metrics::invalidations_sent(families.len());
-        match (&self.l2, self.reachable_l2()) {
-            (_, Some(l2)) => {
+        if let Some(l2) = &self.l2 {
+            if self.is_subscribed() {
                 let _ = l2.bump(families).await;
+            } else {
+                // Known unreachable: don't wait for a timeout; the epoch bump
+                // on reconnection covers what this write could not announce.
+                l2.mark_dirty();
             }
-            // Known unreachable: don't wait for a timeout; the epoch bump on
-            // reconnection covers what this write could not announce.
-            (Some(l2), None) => l2.mark_dirty(),
-            (None, None) => {}
         }
     }
 
     /// L2, unless Redis is known to be unreachable (its channel is down):
     /// then calls would only wait for their timeout.
     fn reachable_l2(&self) -> Option<&L2> {
-        self.l2
-            .as_deref()
-            .filter(|_| self.subscribed.load(Ordering::Acquire))
+        self.l2.as_deref().filter(|_| self.is_subscribed())
+    }
+
+    /// Runs a write between [`Cache::before_write`] and [`Cache::after_write`]
+    /// of the families it touches; the second runs whatever the outcome.
+    pub async fn around_write<T, E>(
+        &self,
+        families: &[String],
+        write: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        self.before_write(families).await;
+        let result = write.await;
+        self.after_write(families).await;
+        result
     }
 
     /// Call before a write commits: invalidates what it will change.
@@ -284,7 +295,7 @@ impl Cache {
     pub async fn redis_status(&self) -> Option<bool> {
         match &self.l2 {
             None => None,
-            Some(l2) => Some(l2.ping().await.is_ok() && self.subscribed.load(Ordering::Acquire)),
+            Some(l2) => Some(l2.ping().await.is_ok() && self.is_subscribed()),
         }
     }
 

@@ -412,10 +412,10 @@ pub async fn delete_article(
     let current = editable_article(&app, &user, id, &headers).await?;
     let mut families = article_families(Some(id), &current.author.username, &current.tags);
     families.push(comments_family(id));
-    app.cache.before_write(&families).await;
-    let deleted = app.store.delete_article(id, current.version).await;
-    app.cache.after_write(&families).await;
-    deleted.map_err(|err| write_error(err, &headers))?;
+    app.cache
+        .around_write(&families, app.store.delete_article(id, current.version))
+        .await
+        .map_err(|err| write_error(err, &headers))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -450,13 +450,15 @@ async fn save(
 ) -> Result<Response, ApiError> {
     let tags = current.tags.iter().chain(&content.tags);
     let families = article_families(Some(current.id), &current.author.username, tags);
-    app.cache.before_write(&families).await;
-    let updated = app
-        .store
-        .update_article(current.id, current.version, &content)
-        .await;
-    app.cache.after_write(&families).await;
-    let article = updated.map_err(|err| write_error(err, headers))?;
+    let article = app
+        .cache
+        .around_write(
+            &families,
+            app.store
+                .update_article(current.id, current.version, &content),
+        )
+        .await
+        .map_err(|err| write_error(err, headers))?;
     Ok(written(StatusCode::OK, &Entry::article(article), None))
 }
 

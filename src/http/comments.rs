@@ -102,13 +102,13 @@ pub async fn create_comment(
 ) -> Result<Response, ApiError> {
     visible_article(&app, Some(user.viewer()), id).await?;
     let families = [comments_family(id)];
-    app.cache.before_write(&families).await;
-    let created = app
-        .store
-        .create_comment(id, user.id, input.body.trim())
-        .await;
-    app.cache.after_write(&families).await;
-    let comment = created?;
+    let comment = app
+        .cache
+        .around_write(
+            &families,
+            app.store.create_comment(id, user.id, input.body.trim()),
+        )
+        .await?;
     let location = format!("/api/v1/comments/{}", comment.id);
     let entry = Entry::json(&CommentView::from(comment), None);
     Ok(written(StatusCode::CREATED, &entry, Some(location)))
@@ -165,10 +165,9 @@ pub async fn delete_comment(
         ));
     }
     let families = [comments_family(comment.article_id)];
-    app.cache.before_write(&families).await;
-    let deleted = app.store.delete_comment(id).await;
-    app.cache.after_write(&families).await;
-    deleted?;
+    app.cache
+        .around_write(&families, app.store.delete_comment(id))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
