@@ -44,6 +44,8 @@ pub enum Coding {
 }
 
 impl Coding {
+    pub const ALL: [Coding; 3] = [Coding::Identity, Coding::Gzip, Coding::Brotli];
+
     /// The `Content-Encoding` token; `None` for identity.
     pub fn name(self) -> Option<&'static str> {
         match self {
@@ -67,29 +69,48 @@ pub struct EntryHeaders {
 }
 
 impl EntryHeaders {
-    fn new(etag: &str, last_modified: Option<Timestamp>, tags: &str) -> Self {
-        let value = |text: &str| HeaderValue::from_str(text).ok();
+    fn new(etag: &str, last_modified: Option<Timestamp>) -> Self {
         let etag_for = |coding: Coding| {
             let text = match coding.name() {
                 None => etag.to_owned(),
                 Some(name) => format!("{}-{name}\"", etag.trim_end_matches('"')),
             };
-            value(&text).unwrap_or(HeaderValue::from_static("\"\""))
+            HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("\"\""))
         };
+        let http_date = |t: Timestamp| t.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
         Self {
-            etags: [Coding::Identity, Coding::Gzip, Coding::Brotli].map(etag_for),
-            last_modified: last_modified
-                .and_then(|t| value(&t.format("%a, %d %b %Y %H:%M:%S GMT").to_string())),
-            surrogate_key: Some(tags).filter(|t| !t.is_empty()).and_then(value),
-            cache_tag: Some(tags)
-                .filter(|t| !t.is_empty())
-                .and_then(|t| value(&t.replace(' ', ","))),
+            etags: Coding::ALL.map(etag_for),
+            last_modified: last_modified.and_then(|t| HeaderValue::from_str(&http_date(t)).ok()),
+            surrogate_key: None,
+            cache_tag: None,
         }
+    }
+
+    fn set_tags(&mut self, tags: &str) {
+        let value = |text: &str| {
+            Some(text)
+                .filter(|t| !t.is_empty())
+                .and_then(|t| HeaderValue::from_str(t).ok())
+        };
+        self.surrogate_key = value(tags);
+        self.cache_tag = value(&tags.replace(' ', ","));
     }
 
     pub fn etag(&self, coding: Coding) -> &HeaderValue {
         &self.etags[coding as usize]
     }
+}
+
+/// The entity an ETag names: without `W/` and without the coding suffix that
+/// [`EntryHeaders`] adds, so `W/"abc-gzip"` names `"abc"`.
+pub fn entity_tag(tag: &str) -> String {
+    let tag = tag.trim().trim_start_matches("W/").trim_matches('"');
+    let entity = Coding::ALL
+        .iter()
+        .filter_map(|coding| tag.strip_suffix(coding.name()?)?.strip_suffix('-'))
+        .next()
+        .unwrap_or(tag);
+    format!("\"{entity}\"")
 }
 
 impl Entry {
@@ -98,7 +119,7 @@ impl Entry {
         let digest = Sha256::digest(&body);
         let etag = format!("\"{}\"", URL_SAFE_NO_PAD.encode(&digest[..16]));
         Self {
-            headers: EntryHeaders::new(&etag, last_modified, ""),
+            headers: EntryHeaders::new(&etag, last_modified),
             etag,
             body: Bytes::from(body),
             gzip: None,
@@ -119,7 +140,7 @@ impl Entry {
     }
 
     pub fn with_tags(mut self, tags: String) -> Self {
-        self.headers = EntryHeaders::new(&self.etag, self.last_modified, &tags);
+        self.headers.set_tags(&tags);
         self.tags = tags;
         self
     }
@@ -135,13 +156,9 @@ impl Entry {
 
     /// The best variant the client accepts, and its bytes.
     pub fn variant(&self, coding: Coding) -> (Coding, &Bytes) {
-        match coding {
-            Coding::Brotli if self.brotli.is_some() => {
-                (Coding::Brotli, self.brotli.as_ref().unwrap_or(&self.body))
-            }
-            Coding::Brotli | Coding::Gzip if self.gzip.is_some() => {
-                (Coding::Gzip, self.gzip.as_ref().unwrap_or(&self.body))
-            }
+        match (coding, &self.brotli, &self.gzip) {
+            (Coding::Brotli, Some(brotli), _) => (Coding::Brotli, brotli),
+            (Coding::Brotli | Coding::Gzip, _, Some(gzip)) => (Coding::Gzip, gzip),
             _ => (Coding::Identity, &self.body),
         }
     }
@@ -198,8 +215,10 @@ impl Entry {
         let brotli = reader.field()?;
         let optional = |b: &[u8]| (!b.is_empty()).then(|| Bytes::copy_from_slice(b));
         let last_modified = (last_modified != i64::MIN).then(|| from_millis(last_modified));
+        let mut headers = EntryHeaders::new(&etag, last_modified);
+        headers.set_tags(&tags);
         Some(Self {
-            headers: EntryHeaders::new(&etag, last_modified, &tags),
+            headers,
             gzip: optional(gzip),
             brotli: optional(brotli),
             body,
@@ -310,6 +329,11 @@ mod tests {
         let etag = entry.etag.trim_end_matches('"');
         assert_eq!(entry.headers.etag(Coding::Gzip), &format!("{etag}-gzip\""));
         assert_eq!(entry.headers.etag(Coding::Brotli), &format!("{etag}-br\""));
+        for coding in Coding::ALL {
+            let tag = entry.headers.etag(coding).to_str().unwrap();
+            assert_eq!(entity_tag(tag), entry.etag);
+            assert_eq!(entity_tag(&format!("W/{tag}")), entry.etag);
+        }
         assert_eq!(
             entry.headers.last_modified.as_ref().unwrap(),
             "Thu, 01 Jan 1970 00:00:00 GMT"

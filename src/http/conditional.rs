@@ -11,7 +11,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::cache::{Coding, Entry};
+use crate::cache::{Coding, Entry, entity_tag};
 use crate::config::CacheControlSettings;
 use crate::error::ApiError;
 
@@ -188,21 +188,11 @@ impl std::str::FromStr for Quality {
     }
 }
 
-/// The entity tag without its coding suffix or weakness marker.
-fn base_etag(tag: &str) -> String {
-    let tag = tag.trim().trim_start_matches("W/").trim_matches('"');
-    let tag = tag
-        .strip_suffix("-gzip")
-        .or_else(|| tag.strip_suffix("-br"))
-        .unwrap_or(tag);
-    format!("\"{tag}\"")
-}
-
 /// `If-None-Match` uses weak comparison (RFC 9110 13.1.2): a CDN that
 /// re-encodes a body marks its ETag `W/`, and any coding of the same
 /// content is the same content.
 fn none_match_hits(header: &str, etag: &str) -> bool {
-    header.trim() == "*" || header.split(',').any(|tag| base_etag(tag) == etag)
+    header.trim() == "*" || header.split(',').any(|tag| entity_tag(tag) == etag)
 }
 
 /// Checks `If-Match` (strong comparison) against the current ETag of any
@@ -219,7 +209,7 @@ pub fn check_if_match(request: &HeaderMap, etag: &str, version: i64) -> Result<(
     let version = version.to_string();
     let matched = value.trim() == "*"
         || value.split(',').map(str::trim).any(|tag| {
-            !tag.starts_with("W/") && (base_etag(tag) == etag || tag.trim_matches('"') == version)
+            !tag.starts_with("W/") && (entity_tag(tag) == etag || tag.trim_matches('"') == version)
         });
     if matched {
         Ok(())
