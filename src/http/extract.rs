@@ -76,33 +76,22 @@ fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             ApiError::bad_request("the body is not valid JSON")
         });
     }
-    match Json::<T>::from_bytes(bytes) {
-        Ok(Json(value)) => Ok(value),
-        // serde_json calls some type errors (a number for an enum) syntax.
-        Err(JsonRejection::JsonSyntaxError(err)) if well_formed() => Err(ApiError::Unprocessable {
-            detail: serde_detail(&err.body_text()),
-            errors: vec![],
-        }),
-        Err(rejection) => Err(json_rejection(rejection)),
-    }
-}
-
-fn json_rejection(rejection: JsonRejection) -> ApiError {
-    match rejection {
-        JsonRejection::MissingJsonContentType(_) => {
-            ApiError::UnsupportedMediaType("send the body as Content-Type: application/json".into())
-        }
-        JsonRejection::JsonDataError(err) => ApiError::Unprocessable {
-            detail: serde_detail(&err.body_text()),
-            errors: vec![],
-        },
-        JsonRejection::JsonSyntaxError(err) => ApiError::bad_request(format!(
-            "the body is not valid JSON: {}",
-            serde_detail(&err.body_text())
-        )),
-        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
-        other => ApiError::bad_request(other.body_text()),
-    }
+    Json::<T>::from_bytes(bytes)
+        .map(|Json(value)| value)
+        .map_err(|rejection| {
+            let detail = serde_detail(&rejection.body_text());
+            // serde_json files some type errors (a number for an enum) as
+            // syntax errors: whether the JSON itself is sound decides.
+            let sound = matches!(rejection, JsonRejection::JsonDataError(_)) || well_formed();
+            if sound {
+                ApiError::Unprocessable {
+                    detail,
+                    errors: vec![],
+                }
+            } else {
+                ApiError::bad_request(format!("the body is not valid JSON: {detail}"))
+            }
+        })
 }
 
 /// axum prefixes serde's message with its own; keep serde's part.
