@@ -155,17 +155,7 @@ impl<T> ListView<T> {
     pub fn new<D: Into<T>>(paged: Paged<D>, path: &str, params: &[(&str, &str)]) -> Self {
         let pages = paged.pages();
         let page = paged.page;
-        let link = |number: u32| {
-            let mut query: Vec<(&str, String)> = params
-                .iter()
-                .filter(|(_, value)| !value.is_empty())
-                .map(|(key, value)| (*key, (*value).to_owned()))
-                .collect();
-            query.push(("page", number.to_string()));
-            query.push(("per_page", page.per_page.to_string()));
-            let encoded = serde_urlencoded::to_string(&query).unwrap_or_default();
-            format!("{path}?{encoded}")
-        };
+        let link = |number: u32| format!("{path}?{}", page_query(params, number, page.per_page));
         let last = u32::try_from(pages).unwrap_or(u32::MAX).max(1);
         let links = LinksView {
             self_: link(page.page),
@@ -183,6 +173,20 @@ impl<T> ListView<T> {
             links,
         }
     }
+}
+
+/// The canonical query string of one page of a list: the non-empty
+/// `params` in the order given, then `page` and `per_page`. Links and cache
+/// keys both use it, so equal requests spell it the same way.
+pub fn page_query(params: &[(&str, &str)], page: u32, per_page: u32) -> String {
+    let (page, per_page) = (page.to_string(), per_page.to_string());
+    let query: Vec<(&str, &str)> = params
+        .iter()
+        .copied()
+        .filter(|(_, value)| !value.is_empty())
+        .chain([("page", page.as_str()), ("per_page", per_page.as_str())])
+        .collect();
+    serde_urlencoded::to_string(query).unwrap_or_default()
 }
 
 /// The token endpoint's answer (RFC 6749 section 5.1).

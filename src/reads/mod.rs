@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::cache::{Cache, Cached, Entry, Key, surrogate_key};
 use crate::domain::{ArticleFilter, ArticleStatus, DraftScope, PageRequest};
 use crate::store::{Store, StoreError};
-use crate::views::{ArticleView, CommentView, ListView, TagView};
+use crate::views::{ArticleView, CommentView, ListView, TagView, page_query};
 
 /// Path of the article collection, for list links.
 pub const ARTICLES_PATH: &str = "/api/v1/articles";
@@ -40,7 +40,7 @@ impl Reader {
     ) -> Result<Arc<Cached>, StoreError> {
         let params = list_params(filter);
         let borrowed: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let query = canonical_query(&borrowed, page);
+        let query = page_query(&borrowed, page.page, page.per_page);
         let scope = match (filter.status, filter.drafts) {
             (ArticleStatus::Published, _) => String::new(),
             (ArticleStatus::Draft, DraftScope::None) => "draft-none".into(),
@@ -121,13 +121,6 @@ fn list_params(filter: &ArticleFilter) -> Vec<(&'static str, String)> {
         params.push(("sort", filter.sort.as_param().to_owned()));
     }
     params
-}
-
-fn canonical_query(params: &[(&str, &str)], page: PageRequest) -> String {
-    let mut all: Vec<(&str, String)> = params.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
-    all.push(("page", page.page.to_string()));
-    all.push(("per_page", page.per_page.to_string()));
-    serde_urlencoded::to_string(&all).unwrap_or_default()
 }
 
 /// Surrogate keys: the key's families, then any extra (the listed articles).
