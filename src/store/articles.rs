@@ -3,7 +3,7 @@ use std::collections::HashMap;
 use rand::distr::{Alphanumeric, SampleString};
 use sqlx::{Any, AnyConnection, QueryBuilder};
 
-use super::rows::{ArticleRow, select_articles};
+use super::rows::{ArticleRow, article_columns};
 use super::{Store, StoreError, inserted_id, like_pattern};
 use crate::domain::time::now;
 use crate::domain::{
@@ -16,7 +16,11 @@ const SLUG_ATTEMPTS: usize = 4;
 
 impl Store {
     pub async fn find_article(&self, id: i64) -> Result<Option<Article>, StoreError> {
-        let sql = concat!(select_articles!(", a.body"), " WHERE a.id = ?");
+        let sql = concat!(
+            "SELECT ",
+            article_columns!(),
+            ", a.body FROM articles a JOIN users u ON u.id = a.author_id WHERE a.id = ?"
+        );
         let Some(row) = sqlx::query_as::<_, ArticleRow>(sql)
             .bind(id)
             .fetch_optional(&self.pool)
@@ -41,12 +45,12 @@ impl Store {
 
         // The page is picked from `articles` alone (so the planner walks the
         // sort index and stops at LIMIT), then joined to its authors.
-        let mut select = QueryBuilder::<Any>::new(
-            "SELECT a.id, a.slug, a.title, a.summary, a.status, a.author_id, \
-             u.username AS author_username, a.created_at, a.updated_at, a.published_at, \
-             a.version FROM (SELECT a.id, a.slug, a.title, a.summary, a.status, a.author_id, \
-             a.created_at, a.updated_at, a.published_at, a.version FROM articles a",
-        );
+        let mut select = QueryBuilder::<Any>::new(concat!(
+            "SELECT ",
+            article_columns!(),
+            " FROM (SELECT a.id, a.slug, a.title, a.summary, a.status, a.author_id, \
+             a.created_at, a.updated_at, a.published_at, a.version FROM articles a"
+        ));
         push_filter(&mut select, filter);
         select
             .push(order_by(filter.sort))

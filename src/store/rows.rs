@@ -5,24 +5,16 @@ use sqlx::FromRow;
 use crate::domain::time::from_millis;
 use crate::domain::{Article, ArticleStatus, Author, Comment, Role, TagCount, User};
 
-/// `SELECT ... FROM articles a JOIN users u` without the body, for
-/// `concat!` so every statement stays a static string.
-/// `select_articles!(", a.body")` adds columns.
-macro_rules! select_articles {
+/// The columns of an [`ArticleRow`] (without the body), selected from
+/// `articles a` joined with `users u`; a macro so that statements built with
+/// `concat!` stay static strings.
+macro_rules! article_columns {
     () => {
-        select_articles!("")
-    };
-    ($extra:literal) => {
-        concat!(
-            "SELECT a.id, a.slug, a.title, a.summary, a.status, a.author_id, \
-             u.username AS author_username, a.created_at, a.updated_at, a.published_at, \
-             a.version",
-            $extra,
-            " FROM articles a JOIN users u ON u.id = a.author_id"
-        )
+        "a.id, a.slug, a.title, a.summary, a.status, a.author_id, \
+         u.username AS author_username, a.created_at, a.updated_at, a.published_at, a.version"
     };
 }
-pub(super) use select_articles;
+pub(super) use article_columns;
 
 #[derive(FromRow)]
 pub(super) struct ArticleRow {
