@@ -7,8 +7,8 @@ mod redis;
 mod socket;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use axum::body::{Body, Bytes, HttpBody};
+use axum::http::{HeaderMap, Method, Request, Response, StatusCode, header};
 use feedgate::app::{App, AppState};
 use feedgate::config::{Secret, Settings};
 use feedgate::domain::{Role, User};
@@ -132,18 +132,8 @@ impl TestApp {
         body: Option<Value>,
         token: Option<&str>,
     ) -> TestResponse {
-        let mut request = Request::builder().method(method).uri(uri);
-        if let Some(token) = token {
-            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
-        }
-        let body = match body {
-            Some(json) => {
-                request = request.header(header::CONTENT_TYPE, "application/json");
-                Body::from(json.to_string())
-            }
-            None => Body::empty(),
-        };
-        self.send(request.body(body).unwrap()).await
+        self.send(json_request(method, uri, body, token).map(Body::from))
+            .await
     }
 
     pub async fn get(&self, uri: &str, token: Option<&str>) -> TestResponse {
@@ -172,19 +162,25 @@ async fn respond(router: Router, request: Request<Body>) -> TestResponse {
         .oneshot(request)
         .await
         .expect("the router is infallible");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("the body is readable")
-        .to_bytes();
-    TestResponse {
-        status,
-        headers,
-        body,
+    TestResponse::read(response).await
+}
+
+/// A request with an optional JSON body and bearer token.
+pub fn json_request(
+    method: Method,
+    uri: &str,
+    body: Option<Value>,
+    token: Option<&str>,
+) -> Request<Bytes> {
+    let mut request = Request::builder().method(method).uri(uri);
+    if let Some(token) = token {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
     }
+    if body.is_some() {
+        request = request.header(header::CONTENT_TYPE, "application/json");
+    }
+    let body = body.map_or_else(Bytes::new, |json| Bytes::from(json.to_string()));
+    request.body(body).expect("a valid request")
 }
 
 /// A proxy in front of the MariaDB server the tests use; point an app at it
@@ -223,6 +219,27 @@ pub struct TestResponse {
 }
 
 impl TestResponse {
+    /// Reads a whole response, from the router or from a real socket.
+    pub async fn read<B>(response: Response<B>) -> Self
+    where
+        B: HttpBody,
+        B::Error: std::fmt::Debug,
+    {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("the body is readable")
+            .to_bytes();
+        Self {
+            status,
+            headers,
+            body,
+        }
+    }
+
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|err| panic!("not JSON ({err}): {}", self.text()))

@@ -4,8 +4,8 @@ use std::net::SocketAddr;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::http::{Method, Request, header};
-use http_body_util::{BodyExt, Full};
+use axum::http::Method;
+use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -13,7 +13,7 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use super::TestResponse;
+use super::{TestResponse, json_request};
 
 /// A server on `127.0.0.1:<free port>`, stopped when dropped.
 pub struct Served {
@@ -43,34 +43,14 @@ impl Served {
         body: Option<Value>,
         token: Option<&str>,
     ) -> TestResponse {
-        let mut request = Request::builder()
-            .method(method)
-            .uri(format!("http://{}{path}", self.addr));
-        if let Some(token) = token {
-            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
-        }
-        if body.is_some() {
-            request = request.header(header::CONTENT_TYPE, "application/json");
-        }
-        let body = body.map_or_else(Bytes::new, |json| Bytes::from(json.to_string()));
+        let uri = format!("http://{}{path}", self.addr);
+        let request = json_request(method, &uri, body, token).map(Full::new);
         let response = self
             .client
-            .request(request.body(Full::new(body)).expect("a valid request"))
+            .request(request)
             .await
             .expect("the server answers");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .expect("the body is readable")
-            .to_bytes();
-        TestResponse {
-            status,
-            headers,
-            body,
-        }
+        TestResponse::read(response).await
     }
 
     pub async fn get(&self, path: &str) -> TestResponse {
