@@ -9,6 +9,7 @@ use crate::config::Settings;
 use crate::http::CacheControl;
 use crate::reads::Reader;
 use crate::store::{Store, StoreError};
+use crate::writes::Writer;
 
 pub struct App {
     pub settings: Settings,
@@ -17,6 +18,7 @@ pub struct App {
     pub cache: Arc<Cache>,
     pub cache_control: CacheControl,
     pub reader: Reader,
+    pub writer: Writer,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,10 +50,11 @@ impl App {
         crate::metrics::handle();
         let store = Store::connect(&settings.database).await?;
         store.migrate().await?;
-        let cache = Arc::new(Cache::new(&settings.cache, settings.redis.url.expose())?);
+        let cache = Arc::new(Cache::new(&settings.cache, &settings.redis)?);
         let cache_control = CacheControl::new(&settings.cache.control)?;
         let auth = Auth::new(&settings.auth);
         let reader = Reader::new(store.clone(), cache.clone());
+        let writer = Writer::new(store.clone(), cache.clone());
         Ok(AppState(Arc::new(App {
             settings,
             store,
@@ -59,6 +62,7 @@ impl App {
             cache,
             cache_control,
             reader,
+            writer,
         })))
     }
 }

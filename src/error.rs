@@ -85,6 +85,10 @@ pub enum ApiError {
         detail: String,
         errors: Vec<FieldError>,
     },
+    /// 503 with `Retry-After`: concurrent writes kept colliding; nothing was
+    /// written and a retry shortly should succeed.
+    #[error("busy")]
+    Busy,
     /// 503: a dependency (the database) is unavailable; retrying may help.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -124,7 +128,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -142,6 +146,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Unprocessable { .. } => "validation_failed",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::Busy => "busy",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -166,6 +171,11 @@ impl ApiError {
                 vec![],
             ),
             ApiError::PayloadTooLarge => ("the request body is too large".into(), vec![]),
+            ApiError::Busy => (
+                "too many concurrent writes to the same data; nothing was written, retry shortly"
+                    .into(),
+                vec![],
+            ),
             ApiError::Internal(_) => ("something went wrong on our side".into(), vec![]),
         };
         Problem {
@@ -210,6 +220,7 @@ impl IntoResponse for ApiError {
         }
         let status = self.status();
         let unauthorized = matches!(self, ApiError::Unauthorized(_));
+        let busy = matches!(self, ApiError::Busy);
         let problem = self.into_problem();
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (status, body).into_response();
@@ -218,6 +229,9 @@ impl IntoResponse for ApiError {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if unauthorized {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if busy {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
     }
@@ -231,6 +245,15 @@ impl From<StoreError> for ApiError {
             StoreError::Stale => {
                 ApiError::Conflict("the resource was changed concurrently; retry".into())
             }
+            StoreError::UnknownCursor => ApiError::BadRequest {
+                detail: "invalid query parameter".into(),
+                errors: vec![FieldError::new(
+                    "after",
+                    "cursor",
+                    "names nothing this list could hold; start from the first page",
+                )],
+            },
+            StoreError::Contended => ApiError::Busy,
             StoreError::Unavailable(cause) => {
                 tracing::warn!(error = %cause, "database unavailable");
                 ApiError::Unavailable("the database is unavailable; retry shortly".into())

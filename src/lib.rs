@@ -1,7 +1,8 @@
 //! feedgate: a cached article API.
 //!
-//! Reads flow `http` → `reads` (finished JSON entries) → `store`; writes flow
-//! `http` → `store`. `domain` holds the nouns and rules, `auth` identity,
+//! Reads flow `http` → `reads` (finished JSON entries, through `cache`) →
+//! `store`; writes flow `http` → `writes` (which names what each write makes
+//! stale) → `store`. `domain` holds the nouns and rules, `auth` identity,
 //! `config` settings, `views` the JSON shapes.
 
 pub mod app;
@@ -18,3 +19,4 @@ pub mod reads;
 pub mod store;
 pub mod telemetry;
 pub mod views;
+pub mod writes;

@@ -71,6 +71,10 @@ fn describe() {
         "Redis calls that failed or timed out, by operation."
     );
     describe_counter!(
+        "feedgate_db_write_retries_total",
+        "Write transactions run again after the database broke a deadlock or lock wait."
+    );
+    describe_counter!(
         "feedgate_cdn_purge_failures_total",
         "CDN purge requests that failed after every retry."
     );
@@ -104,6 +108,10 @@ pub fn invalidations_received(families: usize) {
 
 pub fn redis_error(op: &'static str) {
     counter!("feedgate_redis_errors_total", "op" => op).increment(1);
+}
+
+pub fn write_retried() {
+    counter!("feedgate_db_write_retries_total").increment(1);
 }
 
 pub fn purge_failed() {

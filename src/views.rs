@@ -4,7 +4,11 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::time::{Timestamp, serde_iso8601};
-use crate::domain::{Article, ArticleStatus, Author, Comment, Paged, Role, TagCount, User};
+use std::fmt::Display;
+
+use crate::domain::{
+    Article, ArticleStatus, Author, Comment, PageStart, Paged, Role, TagCount, User,
+};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuthorView {
@@ -127,13 +131,18 @@ impl From<User> for UserView {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PaginationView {
-    pub page: u32,
+    /// The page number, or `null` on a page asked for by cursor (`after`).
+    pub page: Option<u32>,
     pub per_page: u32,
+    /// Items in the whole list. Exact, except for `q` searches and an author
+    /// within a tag, which count up to 10,000.
     pub total: u64,
     pub pages: u64,
 }
 
 /// Relative links to this page and its neighbours, with canonical parameters.
+/// `next` always goes by cursor (`after`), so following it costs the same at
+/// any depth; `prev` is given for numbered pages.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LinksView {
     #[serde(rename = "self")]
@@ -152,21 +161,38 @@ pub struct ListView<T> {
 impl<T> ListView<T> {
     /// `path` is the list's URL path, `params` the non-paging query
     /// parameters in canonical order (empty values are left out).
-    pub fn new<D: Into<T>>(paged: Paged<D>, path: &str, params: &[(&str, &str)]) -> Self {
+    pub fn new<D: Into<T>, C: Display>(
+        paged: Paged<D, C>,
+        path: &str,
+        params: &[(&str, &str)],
+    ) -> Self {
         let pages = paged.pages();
-        let page = paged.page;
-        let link = |number: u32| format!("{path}?{}", page_query(params, number, page.per_page));
+        let per_page = paged.page.per_page;
+        let link = |start: &PageStart<&dyn Display>| {
+            format!("{path}?{}", page_query(params, start, per_page))
+        };
+        let start = match &paged.page.start {
+            PageStart::Number(n) => PageStart::Number(*n),
+            PageStart::After(cursor) => PageStart::After(cursor as &dyn Display),
+        };
         let last = u32::try_from(pages).unwrap_or(u32::MAX).max(1);
+        let prev = match start {
+            PageStart::Number(n) if n > 1 => Some(link(&PageStart::Number((n - 1).min(last)))),
+            _ => None,
+        };
         let links = LinksView {
-            self_: link(page.page),
-            next: (u64::from(page.page) < pages).then(|| link(page.page + 1)),
-            prev: (page.page > 1).then(|| link((page.page - 1).min(last))),
+            self_: link(&start),
+            next: paged
+                .next
+                .as_ref()
+                .map(|cursor| link(&PageStart::After(cursor as &dyn Display))),
+            prev,
         };
         Self {
             items: paged.items.into_iter().map(Into::into).collect(),
             pagination: PaginationView {
-                page: page.page,
-                per_page: page.per_page,
+                page: paged.page.page_number(),
+                per_page,
                 total: paged.total,
                 pages,
             },
@@ -176,15 +202,23 @@ impl<T> ListView<T> {
 }
 
 /// The canonical query string of one page of a list: the non-empty
-/// `params` in the order given, then `page` and `per_page`. Links and cache
-/// keys both use it, so equal requests spell it the same way.
-pub fn page_query(params: &[(&str, &str)], page: u32, per_page: u32) -> String {
-    let (page, per_page) = (page.to_string(), per_page.to_string());
+/// `params` in the order given, then `page` or `after`, then `per_page`.
+/// Links and cache keys both use it, so equal requests spell it the same way.
+pub fn page_query<C: Display>(
+    params: &[(&str, &str)],
+    start: &PageStart<C>,
+    per_page: u32,
+) -> String {
+    let (name, value) = match start {
+        PageStart::Number(n) => ("page", n.to_string()),
+        PageStart::After(cursor) => ("after", cursor.to_string()),
+    };
+    let per_page = per_page.to_string();
     let query: Vec<(&str, &str)> = params
         .iter()
         .copied()
         .filter(|(_, value)| !value.is_empty())
-        .chain([("page", page.as_str()), ("per_page", per_page.as_str())])
+        .chain([(name, value.as_str()), ("per_page", per_page.as_str())])
         .collect();
     serde_urlencoded::to_string(query).unwrap_or_default()
 }
@@ -206,36 +240,56 @@ mod tests {
     use super::*;
     use crate::domain::PageRequest;
 
-    fn paged(page: u32, total: u64) -> Paged<TagCount> {
+    fn paged(page: u32, total: u64, next: Option<&str>) -> Paged<TagCount, String> {
         Paged {
             items: vec![],
-            page: PageRequest::new(page, 10).unwrap(),
+            page: PageRequest::number(page, 10).unwrap(),
             total,
+            next: next.map(str::to_owned),
         }
     }
 
     #[test]
-    fn links_point_to_neighbours_with_encoded_parameters() {
-        let list: ListView<TagView> =
-            ListView::new(paged(2, 35), "/t", &[("q", "a&b c"), ("tag", "")]);
+    fn links_go_forward_by_cursor_and_back_by_number_with_encoded_parameters() {
+        let list: ListView<TagView> = ListView::new(
+            paged(2, 35, Some("c++")),
+            "/t",
+            &[("q", "a&b c"), ("tag", "")],
+        );
         assert_eq!(list.links.self_, "/t?q=a%26b+c&page=2&per_page=10");
         assert_eq!(
             list.links.next.as_deref(),
-            Some("/t?q=a%26b+c&page=3&per_page=10")
+            Some("/t?q=a%26b+c&after=c%2B%2B&per_page=10")
         );
         assert_eq!(
             list.links.prev.as_deref(),
             Some("/t?q=a%26b+c&page=1&per_page=10")
         );
         assert_eq!(list.pagination.pages, 4);
+        assert_eq!(list.pagination.page, Some(2));
     }
 
     #[test]
     fn the_last_page_has_no_next_and_the_first_no_prev() {
-        let first: ListView<TagView> = ListView::new(paged(1, 5), "/t", &[]);
+        let first: ListView<TagView> = ListView::new(paged(1, 5, None), "/t", &[]);
         assert!(first.links.next.is_none() && first.links.prev.is_none());
-        let beyond: ListView<TagView> = ListView::new(paged(9, 15), "/t", &[]);
+        let beyond: ListView<TagView> = ListView::new(paged(9, 15, None), "/t", &[]);
         assert!(beyond.links.next.is_none());
         assert_eq!(beyond.links.prev.as_deref(), Some("/t?page=2&per_page=10"));
+    }
+
+    #[test]
+    fn a_cursor_page_has_no_number_and_no_prev() {
+        let page = Paged::<TagCount, i64> {
+            items: vec![],
+            page: PageRequest::after(42, 10),
+            total: 100,
+            next: Some(52),
+        };
+        let list: ListView<TagView> = ListView::new(page, "/t", &[]);
+        assert_eq!(list.pagination.page, None);
+        assert_eq!(list.links.self_, "/t?after=42&per_page=10");
+        assert_eq!(list.links.next.as_deref(), Some("/t?after=52&per_page=10"));
+        assert_eq!(list.links.prev, None);
     }
 }

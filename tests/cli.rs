@@ -155,9 +155,19 @@ fn seed_writes_the_requested_number_of_articles() {
     assert!(stdout.contains("seeded 50 articles"), "{stdout}");
     assert_eq!(sqlite_count(&url, "articles"), 50);
     assert_eq!(sqlite_count(&url, "users"), 20);
-    assert!(
-        sqlite_count(&url, "article_tags") >= 50,
+    assert_eq!(
+        sqlite_count(&url, "articles WHERE tag_list = ''"),
+        0,
         "every article is tagged"
+    );
+    assert!(
+        sqlite_count(&url, "feed_entries WHERE feed_kind = 2") >= 50,
+        "every article is in its tags' feeds"
+    );
+    assert_eq!(
+        sqlite_count(&url, "feed_entries WHERE feed_kind = 0"),
+        50,
+        "every article is in the feed of all articles"
     );
 
     succeeded(&feedgate(dir.path(), &env, &["seed", "--articles", "50"]));

@@ -29,6 +29,8 @@ pub struct Entry {
     pub last_modified: Option<Timestamp>,
     /// For a draft article, its author: only they and moderators may see it.
     pub draft_of: Option<i64>,
+    /// For a comment, its article, whose visibility it shares.
+    pub of_article: Option<i64>,
     /// Space-separated surrogate keys (CDN purge tags).
     pub tags: String,
     /// The above, rendered as response headers once, so a hit only clones them.
@@ -126,8 +128,15 @@ impl Entry {
             brotli: None,
             last_modified,
             draft_of: None,
+            of_article: None,
             tags: String::new(),
         }
+    }
+
+    /// Marks a comment's entry with its article.
+    pub fn of_article(mut self, article_id: i64) -> Self {
+        self.of_article = Some(article_id);
+        self
     }
 
     pub fn article(article: Article) -> Self {
@@ -194,6 +203,7 @@ impl Entry {
                 .to_le_bytes(),
         );
         out.extend_from_slice(&self.draft_of.unwrap_or(i64::MIN).to_le_bytes());
+        out.extend_from_slice(&self.of_article.unwrap_or(i64::MIN).to_le_bytes());
         put(&mut out, &self.body);
         put(&mut out, self.gzip.as_deref().unwrap_or_default());
         put(&mut out, self.brotli.as_deref().unwrap_or_default());
@@ -210,6 +220,7 @@ impl Entry {
         let tags = String::from_utf8(reader.field()?.to_vec()).ok()?;
         let last_modified = reader.i64()?;
         let draft_of = reader.i64()?;
+        let of_article = reader.i64()?;
         let body = Bytes::copy_from_slice(reader.field()?);
         let gzip = reader.field()?;
         let brotli = reader.field()?;
@@ -225,12 +236,13 @@ impl Entry {
             etag,
             last_modified,
             draft_of: (draft_of != i64::MIN).then_some(draft_of),
+            of_article: (of_article != i64::MIN).then_some(of_article),
             tags,
         })
     }
 }
 
-const FORMAT: u8 = 1;
+const FORMAT: u8 = 2;
 
 fn put(out: &mut Vec<u8>, field: &[u8]) {
     out.extend_from_slice(&(field.len() as u32).to_le_bytes());
@@ -348,6 +360,7 @@ mod tests {
     fn the_binary_form_round_trips_and_rejects_junk() {
         let entry = Entry {
             draft_of: Some(3),
+            of_article: Some(9),
             ..Entry::json(&"x".repeat(2000), Some(from_millis(1_700_000_000_000)))
                 .with_tags("article-1 author-ada".into())
                 .compressed()

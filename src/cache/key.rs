@@ -1,16 +1,12 @@
 //! What is cached under which name, and which invalidation families each
 //! cached response belongs to.
 //!
-//! A family is a set of responses that one kind of write makes stale:
-//! `a:42` (article 42), `articles` (unfiltered lists), `u:ada` (lists by an
-//! author), `t:rust` (lists by a tag), `c:42` (comments of article 42) and
-//! `tags` (the tag list). Writes bump families; lists cannot be enumerated
-//! for deletion, but their families can be bumped.
+//! A family is a set of responses that one kind of write makes stale. Writes
+//! name the families they touch (see `crate::writes`); lists cannot be
+//! enumerated for deletion, but their families can be bumped.
 
-use std::fmt::Write;
-
-/// At most this many families per cached response.
-pub const MAX_FAMILIES: usize = 2;
+use std::fmt::{self, Write};
+use std::str::FromStr;
 
 /// Routes grouped for metrics and `Cache-Control` policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -18,7 +14,9 @@ pub enum RouteFamily {
     Article,
     Articles,
     Comments,
+    Comment,
     Tags,
+    User,
 }
 
 impl RouteFamily {
@@ -27,8 +25,100 @@ impl RouteFamily {
             RouteFamily::Article => "article",
             RouteFamily::Articles => "articles",
             RouteFamily::Comments => "comments",
+            RouteFamily::Comment => "comment",
             RouteFamily::Tags => "tags",
+            RouteFamily::User => "user",
         }
+    }
+}
+
+/// A set of cached responses that some write makes stale.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    /// One article, and list pages that seek from it (`after=`).
+    Article(i64),
+    /// Lists of every article.
+    Articles,
+    /// Lists of one author's articles (the username, lower-cased).
+    Author(String),
+    /// Lists of one tag's articles.
+    Tag(String),
+    /// One article's comments.
+    Comments(i64),
+    /// One comment.
+    Comment(i64),
+    /// The tag list.
+    Tags,
+    /// One user: their profile, and their role and tokens to authorization.
+    User(i64),
+}
+
+impl Family {
+    /// Usernames are case-insensitive, so their family is spelt in lower case.
+    pub fn author(username: &str) -> Self {
+        Family::Author(username.to_ascii_lowercase())
+    }
+
+    /// The CDN surrogate key: short, stable, header-safe (`article-42`,
+    /// `articles`, `author-ada`, `tag-rust`, `comments-42`, `comment-7`,
+    /// `tags`, `user-3`).
+    pub fn surrogate_key(&self) -> String {
+        let (prefix, rest) = match self {
+            Family::Article(id) => ("article-", id.to_string()),
+            Family::Articles => ("articles", String::new()),
+            Family::Author(name) => ("author-", name.clone()),
+            Family::Tag(tag) => ("tag-", tag.clone()),
+            Family::Comments(id) => ("comments-", id.to_string()),
+            Family::Comment(id) => ("comment-", id.to_string()),
+            Family::Tags => ("tags", String::new()),
+            Family::User(id) => ("user-", id.to_string()),
+        };
+        let mut key = String::with_capacity(prefix.len() + rest.len());
+        key.push_str(prefix);
+        for byte in rest.bytes() {
+            if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.') {
+                key.push(byte as char);
+            } else {
+                let _ = write!(key, "%{byte:02X}");
+            }
+        }
+        key
+    }
+}
+
+/// The canonical spelling, used in Redis keys and invalidation messages:
+/// `a:42`, `articles`, `u:ada`, `t:rust`, `c:42`, `m:7`, `tags`, `user:3`.
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Family::Article(id) => write!(f, "a:{id}"),
+            Family::Articles => f.write_str("articles"),
+            Family::Author(name) => write!(f, "u:{name}"),
+            Family::Tag(tag) => write!(f, "t:{tag}"),
+            Family::Comments(id) => write!(f, "c:{id}"),
+            Family::Comment(id) => write!(f, "m:{id}"),
+            Family::Tags => f.write_str("tags"),
+            Family::User(id) => write!(f, "user:{id}"),
+        }
+    }
+}
+
+impl FromStr for Family {
+    type Err = ();
+
+    fn from_str(text: &str) -> Result<Self, ()> {
+        let id = |s: &str| s.parse::<i64>().map_err(|_| ());
+        Ok(match text.split_once(':') {
+            None if text == "articles" => Family::Articles,
+            None if text == "tags" => Family::Tags,
+            Some(("a", rest)) => Family::Article(id(rest)?),
+            Some(("u", rest)) => Family::Author(rest.to_owned()),
+            Some(("t", rest)) => Family::Tag(rest.to_owned()),
+            Some(("c", rest)) => Family::Comments(id(rest)?),
+            Some(("m", rest)) => Family::Comment(id(rest)?),
+            Some(("user", rest)) => Family::User(id(rest)?),
+            _ => return Err(()),
+        })
     }
 }
 
@@ -37,7 +127,7 @@ impl RouteFamily {
 pub struct Key {
     /// Unique, canonical name of the response (`a:42`, `l:?tag=rust&page=1...`).
     pub name: String,
-    pub families: Vec<String>,
+    pub families: Vec<Family>,
     pub route: RouteFamily,
 }
 
@@ -45,24 +135,28 @@ impl Key {
     pub fn article(id: i64) -> Self {
         Self {
             name: format!("a:{id}"),
-            families: vec![article_family(id)],
+            families: vec![Family::Article(id)],
             route: RouteFamily::Article,
         }
     }
 
     /// `query` is the list's canonical query string, `scope` who may see
-    /// drafts in it (empty for published lists).
-    pub fn articles(query: &str, scope: &str, author: Option<&str>, tag: Option<&str>) -> Self {
-        let mut families = Vec::with_capacity(MAX_FAMILIES);
-        if let Some(author) = author {
-            families.push(author_family(author));
-        }
-        if let Some(tag) = tag {
-            families.push(tag_family(tag));
-        }
+    /// drafts in it (empty for published lists), `after` the article a
+    /// cursor page seeks from.
+    pub fn articles(
+        query: &str,
+        scope: &str,
+        author: Option<&str>,
+        tag: Option<&str>,
+        after: Option<i64>,
+    ) -> Self {
+        let mut families = Vec::with_capacity(3);
+        families.extend(author.map(Family::author));
+        families.extend(tag.map(|tag| Family::Tag(tag.to_owned())));
         if families.is_empty() {
-            families.push(ARTICLES.to_owned());
+            families.push(Family::Articles);
         }
+        families.extend(after.map(Family::Article));
         let mut name = format!("l:{scope}?");
         name.push_str(query);
         Self {
@@ -72,81 +166,39 @@ impl Key {
         }
     }
 
-    pub fn comments(article_id: i64, page: u32, per_page: u32) -> Self {
+    /// `query` is the page's canonical query string.
+    pub fn comments(article_id: i64, query: &str) -> Self {
         Self {
-            name: format!("c:{article_id}:{page}:{per_page}"),
-            families: vec![comments_family(article_id)],
+            name: format!("c:{article_id}?{query}"),
+            families: vec![Family::Comments(article_id)],
             route: RouteFamily::Comments,
         }
     }
 
-    pub fn tags(page: u32, per_page: u32) -> Self {
+    pub fn comment(id: i64) -> Self {
         Self {
-            name: format!("t:{page}:{per_page}"),
-            families: vec![TAGS.to_owned()],
+            name: format!("m:{id}"),
+            families: vec![Family::Comment(id)],
+            route: RouteFamily::Comment,
+        }
+    }
+
+    /// `query` is the page's canonical query string.
+    pub fn tags(query: &str) -> Self {
+        Self {
+            name: format!("t:?{query}"),
+            families: vec![Family::Tags],
             route: RouteFamily::Tags,
         }
     }
-}
 
-pub const ARTICLES: &str = "articles";
-pub const TAGS: &str = "tags";
-
-pub fn article_family(id: i64) -> String {
-    format!("a:{id}")
-}
-
-/// Usernames are case-insensitive, so their family is spelt in lower case.
-pub fn author_family(username: &str) -> String {
-    format!("u:{}", username.to_ascii_lowercase())
-}
-
-pub fn tag_family(tag: &str) -> String {
-    format!("t:{tag}")
-}
-
-pub fn comments_family(article_id: i64) -> String {
-    format!("c:{article_id}")
-}
-
-/// Families an article write touches: the article, the unfiltered lists,
-/// its author's lists, the lists of every tag it had or has, the tag list.
-pub fn article_families<'a>(
-    id: Option<i64>,
-    author: &str,
-    tags: impl IntoIterator<Item = &'a String>,
-) -> Vec<String> {
-    let mut families = vec![ARTICLES.to_owned(), TAGS.to_owned(), author_family(author)];
-    families.extend(id.map(article_family));
-    for tag in tags {
-        let family = tag_family(tag);
-        if !families.contains(&family) {
-            families.push(family);
+    pub fn user(id: i64) -> Self {
+        Self {
+            name: format!("user:{id}"),
+            families: vec![Family::User(id)],
+            route: RouteFamily::User,
         }
     }
-    families
-}
-
-/// The CDN surrogate key for a family: short, stable, header-safe
-/// (`article-42`, `articles`, `author-ada`, `tag-rust`, `comments-42`).
-pub fn surrogate_key(family: &str) -> String {
-    let (prefix, rest) = match family.split_once(':') {
-        Some(("a", id)) => ("article-", id),
-        Some(("u", name)) => ("author-", name),
-        Some(("t", tag)) => ("tag-", tag),
-        Some(("c", id)) => ("comments-", id),
-        _ => ("", family),
-    };
-    let mut key = String::with_capacity(prefix.len() + rest.len());
-    key.push_str(prefix);
-    for byte in rest.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.') {
-            key.push(byte as char);
-        } else {
-            let _ = write!(key, "%{byte:02X}");
-        }
-    }
-    key
 }
 
 #[cfg(test)]
@@ -154,26 +206,49 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lists_depend_on_their_narrowest_families() {
+    fn lists_depend_on_their_narrowest_families_and_their_cursor() {
         assert_eq!(
-            Key::articles("page=1", "", None, None).families,
-            ["articles"]
+            Key::articles("page=1", "", None, None, None).families,
+            [Family::Articles]
         );
         assert_eq!(
-            Key::articles("", "", Some("ada"), Some("rust")).families,
-            ["u:ada", "t:rust"]
+            Key::articles("", "", Some("Ada"), Some("rust"), Some(7)).families,
+            [
+                Family::Author("ada".into()),
+                Family::Tag("rust".into()),
+                Family::Article(7)
+            ]
         );
         assert_ne!(
-            Key::articles("q=a", "", None, None).name,
-            Key::articles("q=a", "7", None, None).name
+            Key::articles("q=a", "", None, None, None).name,
+            Key::articles("q=a", "7", None, None, None).name
         );
     }
 
     #[test]
+    fn families_round_trip_through_their_canonical_spelling() {
+        for family in [
+            Family::Article(42),
+            Family::Articles,
+            Family::Author("ada".into()),
+            Family::Tag("c++".into()),
+            Family::Comments(1),
+            Family::Comment(2),
+            Family::Tags,
+            Family::User(3),
+        ] {
+            assert_eq!(family.to_string().parse::<Family>(), Ok(family));
+        }
+        assert!("x:1".parse::<Family>().is_err());
+        assert!("a:one".parse::<Family>().is_err());
+    }
+
+    #[test]
     fn surrogate_keys_are_header_safe() {
-        assert_eq!(surrogate_key("a:42"), "article-42");
-        assert_eq!(surrogate_key("articles"), "articles");
-        assert_eq!(surrogate_key("t:c++"), "tag-c%2B%2B");
-        assert_eq!(surrogate_key("t:数"), "tag-%E6%95%B0");
+        assert_eq!(Family::Article(42).surrogate_key(), "article-42");
+        assert_eq!(Family::Articles.surrogate_key(), "articles");
+        assert_eq!(Family::Tag("c++".into()).surrogate_key(), "tag-c%2B%2B");
+        assert_eq!(Family::Tag("数".into()).surrogate_key(), "tag-%E6%95%B0");
+        assert_eq!(Family::User(3).surrogate_key(), "user-3");
     }
 }

@@ -1,37 +1,70 @@
-//! The shared tier: Redis, reached through deadpool-redis.
+//! The shared tier: Redis, one server or a Redis Cluster, through
+//! deadpool-redis.
 //!
-//! Keys carry generations: `{prefix}:e{epoch}:{gen}.{gen}:{name}`. Writes
-//! `INCR` the generations of the families they touch (before and after they
-//! commit), so a fill that read old data lands under a key nobody asks for
-//! any more; nothing is ever deleted and stale fills cannot win. A lookup
-//! reads the generations and the entry in one round trip (a Lua script).
+//! One key per cached response, `{prefix}:e:{<name>}`, replaced by every
+//! fill and gone after the stale-if-error window: Redis holds what is cached,
+//! however many writes there were. The value carries the generations it was
+//! filled under; each family's generation lives in `{prefix}:g:{<family>}`
+//! and the epoch in `{prefix}:epoch`. A lookup reads the entry and the
+//! current generations together and trusts the entry only if they match.
 //!
-//! The hot path keeps one multiplexed connection taken from the pool: it is
-//! cheap to clone and pipelines concurrent commands, and it avoids the
-//! pool's per-checkout `UNWATCH`+`PING`. On an error it is dropped and the
-//! next call checks a fresh one out. Every call has a short timeout, so a
-//! slow Redis degrades to a miss, never to a stall.
+//! Generations never go backwards, whatever happens to their keys: a bump
+//! sets `max(old + 1, Redis TIME in µs)` and a missing generation is created
+//! from the clock when first read, so one that was evicted, expired or lost
+//! in a restart comes back larger than any stamp taken from it. If Redis
+//! refuses a bump (full under `noeviction`), the generation is deleted
+//! instead (deleting is allowed when full), which equally ends every entry
+//! filled under it. Only if that fails too does an invalidation go unheard:
+//! the instance stops using the tier and moves everyone to a new epoch once
+//! Redis answers again.
+//!
+//! Every script touches only the one key it declares, so all of this works
+//! on a cluster; a lookup's reads go out concurrently (one round trip on one
+//! server, one per node on a cluster). The hot path keeps one multiplexed
+//! connection taken from the pool, avoiding the pool's per-checkout
+//! `UNWATCH`+`PING`; on a connection error it is dropped and the next call
+//! checks out a fresh one. Every call has a timeout, so a slow Redis
+//! degrades to a miss, never to a stall.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
-use deadpool_redis::{Config, Pool, Runtime};
-use redis::aio::MultiplexedConnection;
-use redis::{AsyncCommands, Script};
+use futures_util::future::join_all;
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, RedisFuture, Value};
 
 use super::entry::Entry;
-use super::key::Key;
+use super::key::{Family, Key};
+use super::stamp::Bump;
+use crate::config::RedisMode;
 
 /// Stored for "no such resource" (negative caching).
 const MISSING: &[u8] = b"\0";
 
-const FETCH: &str = r"
-local parts = {}
-for i, v in ipairs(redis.call('MGET', unpack(KEYS))) do parts[i] = v or '0' end
-local key = ARGV[1] .. 'e' .. parts[1] .. ':' .. table.concat(parts, '.', 2) .. ':' .. ARGV[2]
-return {key, redis.call('GET', key)}
+/// Reads a generation, creating it from Redis' clock if it is missing.
+const READ_GENERATION: &str = r"
+local v = redis.call('GET', KEYS[1])
+if v then return v end
+local t = redis.call('TIME')
+v = string.format('%d', t[1] * 1000000 + t[2])
+redis.call('SET', KEYS[1], v, 'PX', ARGV[1])
+return v
 ";
+
+/// Moves a generation past its old value and past Redis' clock.
+const BUMP_GENERATION: &str = r"
+local t = redis.call('TIME')
+local now = t[1] * 1000000 + t[2]
+local old = tonumber(redis.call('GET', KEYS[1]) or '0')
+local new = math.max(old + 1, now)
+redis.call('SET', KEYS[1], string.format('%d', new), 'PX', ARGV[1])
+return 1
+";
+
+/// How long "Redis refused a write" shows in readiness.
+const REFUSAL_SHOWN_MS: i64 = 10_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum L2Error {
@@ -43,47 +76,130 @@ pub enum L2Error {
     Timeout,
 }
 
+impl L2Error {
+    /// The connection itself failed (as opposed to Redis answering "no").
+    fn is_connection_error(&self) -> bool {
+        match self {
+            L2Error::Redis(err) => {
+                err.is_io_error() || err.is_connection_dropped() || err.is_timeout()
+            }
+            L2Error::Pool(_) | L2Error::Timeout => true,
+        }
+    }
+
+    /// Redis is full and refuses writes (`maxmemory` with `noeviction`).
+    fn is_out_of_memory(&self) -> bool {
+        matches!(self, L2Error::Redis(err) if err.code() == Some("OOM"))
+    }
+}
+
+enum Pool {
+    Single(deadpool_redis::Pool),
+    Cluster(deadpool_redis::cluster::Pool),
+}
+
+/// A connection to one server or to a cluster.
+#[derive(Clone)]
+enum Conn {
+    Single(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(conn) => conn.req_packed_command(cmd),
+            Conn::Cluster(conn) => conn.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(conn) => conn.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(conn) => conn.get_db(),
+            Conn::Cluster(conn) => conn.get_db(),
+        }
+    }
+}
+
+/// The generations an entry was filled under: the epoch, then one per
+/// family of its key, in the key's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Generations(Vec<u64>);
+
+/// What a lookup found, and the generations a fill should carry.
+pub struct Fetched {
+    /// `None` if Redis could not tell (a fill is then not stored).
+    pub generations: Option<Generations>,
+    /// A current entry (`None` inside: "not found" was cached) and its age.
+    pub value: Option<(Option<Entry>, Duration)>,
+}
+
+pub struct L2Settings<'a> {
+    pub urls: Vec<String>,
+    pub mode: RedisMode,
+    pub prefix: &'a str,
+    pub timeout: Duration,
+    /// How long an entry lives: its fresh time plus the stale-if-error window.
+    pub ttl: Duration,
+    pub negative_ttl: Duration,
+}
+
 pub struct L2 {
     pool: Pool,
-    shared: Mutex<Option<MultiplexedConnection>>,
+    shared: Mutex<Option<Conn>>,
     prefix: String,
     channel: String,
     timeout: Duration,
     ttl: Duration,
     negative_ttl: Duration,
-    fetch: Script,
+    /// Generations outlive the entries stamped with them.
+    generation_ttl_ms: u64,
+    read_generation: OneKeyScript,
+    bump_generation: OneKeyScript,
     /// An invalidation may have been lost: bump the epoch when Redis is back.
     dirty: AtomicBool,
-}
-
-/// What a lookup found, and where a fill should go.
-pub struct Fetched {
-    pub key: String,
-    /// The entry (`None`: "not found" was cached) and its age.
-    pub value: Option<(Option<Entry>, Duration)>,
-}
-
-pub struct L2Settings<'a> {
-    pub url: &'a str,
-    pub prefix: &'a str,
-    pub timeout: Duration,
-    pub ttl: Duration,
-    pub negative_ttl: Duration,
+    /// When Redis last refused a write for lack of memory (epoch ms).
+    refused_write_at: AtomicI64,
 }
 
 impl L2 {
     pub fn new(settings: L2Settings<'_>) -> Result<Self, deadpool_redis::CreatePoolError> {
-        let pool = Config::from_url(settings.url).create_pool(Some(Runtime::Tokio1))?;
+        let runtime = Some(deadpool_redis::Runtime::Tokio1);
+        let pool = match settings.mode {
+            RedisMode::Single => Pool::Single(
+                deadpool_redis::Config::from_url(settings.urls[0].clone()).create_pool(runtime)?,
+            ),
+            RedisMode::Cluster => Pool::Cluster(
+                deadpool_redis::cluster::Config::from_urls(settings.urls.clone())
+                    .create_pool(runtime)?,
+            ),
+        };
+        let ttl_ms = u64::try_from(settings.ttl.as_millis()).unwrap_or(u64::MAX);
         Ok(Self {
             pool,
             shared: Mutex::new(None),
-            prefix: format!("{}:", settings.prefix),
+            prefix: settings.prefix.to_owned(),
             channel: format!("{}:invalidations", settings.prefix),
             timeout: settings.timeout,
             ttl: settings.ttl,
             negative_ttl: settings.negative_ttl,
-            fetch: Script::new(FETCH),
+            generation_ttl_ms: ttl_ms.saturating_mul(2),
+            read_generation: OneKeyScript::new(READ_GENERATION),
+            bump_generation: OneKeyScript::new(BUMP_GENERATION),
             dirty: AtomicBool::new(false),
+            refused_write_at: AtomicI64::new(i64::MIN),
         })
     }
 
@@ -91,20 +207,25 @@ impl L2 {
         &self.channel
     }
 
-    async fn connection(&self) -> Result<MultiplexedConnection, L2Error> {
+    async fn connection(&self) -> Result<Conn, L2Error> {
         if let Some(conn) = self.shared.lock().expect("not poisoned").clone() {
             return Ok(conn);
         }
-        let conn = deadpool_redis::Connection::take(self.pool.get().await?);
+        let conn = match &self.pool {
+            Pool::Single(pool) => Conn::Single(deadpool_redis::Connection::take(pool.get().await?)),
+            Pool::Cluster(pool) => {
+                Conn::Cluster(deadpool_redis::cluster::Connection::take(pool.get().await?))
+            }
+        };
         *self.shared.lock().expect("not poisoned") = Some(conn.clone());
         Ok(conn)
     }
 
-    /// Runs one Redis exchange under the timeout; on failure the shared
-    /// connection is dropped so the next call starts afresh.
+    /// Runs one exchange under the timeout. A failed connection is dropped
+    /// so the next call starts afresh; Redis refusing a write is noted.
     async fn run<T, F, Fut>(&self, op: &'static str, f: F) -> Result<T, L2Error>
     where
-        F: FnOnce(MultiplexedConnection) -> Fut,
+        F: FnOnce(Conn) -> Fut,
         Fut: Future<Output = Result<T, L2Error>>,
     {
         let result =
@@ -117,57 +238,143 @@ impl L2 {
         if let Err(err) = &result {
             crate::metrics::redis_error(op);
             tracing::debug!(error = %err, op, "redis call failed");
-            *self.shared.lock().expect("not poisoned") = None;
+            if err.is_out_of_memory() {
+                self.refused_write_at.store(now_millis(), Ordering::Release);
+            }
+            if err.is_connection_error() {
+                *self.shared.lock().expect("not poisoned") = None;
+            }
         }
         result
     }
 
-    fn generation_keys(&self, families: &[String]) -> Vec<String> {
-        let mut keys = Vec::with_capacity(families.len() + 1);
-        keys.push(format!("{}epoch", self.prefix));
-        keys.extend(families.iter().map(|f| format!("{}g:{f}", self.prefix)));
-        keys
+    fn entry_key(&self, key: &Key) -> String {
+        format!("{}:e:{{{}}}", self.prefix, key.name)
     }
 
+    fn generation_key(&self, family: &Family) -> String {
+        format!("{}:g:{{{family}}}", self.prefix)
+    }
+
+    fn epoch_key(&self) -> String {
+        format!("{}:epoch", self.prefix)
+    }
+
+    /// The entry for `key` if it was filled under the current generations,
+    /// and those generations (for a fill).
     pub async fn fetch(&self, key: &Key) -> Result<Fetched, L2Error> {
-        let keys = self.generation_keys(&key.families);
-        let (full, bytes): (String, Option<Vec<u8>>) = self
-            .run("fetch", |mut conn| async move {
-                let mut invocation = self.fetch.prepare_invoke();
-                invocation.arg(&self.prefix).arg(&key.name);
-                for k in &keys {
-                    invocation.key(k);
+        let mut generation_keys = vec![self.epoch_key()];
+        generation_keys.extend(key.families.iter().map(|f| self.generation_key(f)));
+        let entry_key = self.entry_key(key);
+        let (generations, bytes) = self
+            .run("fetch", |conn| async move {
+                let reads = generation_keys.iter().map(|k| get(conn.clone(), k));
+                let (generations, entry) =
+                    tokio::join!(join_all(reads), get(conn.clone(), &entry_key));
+                let mut values = Vec::with_capacity(generations.len());
+                let mut missing = Vec::new();
+                for (i, value) in generations.into_iter().enumerate() {
+                    let value = value?.and_then(|v| parse_generation(&v));
+                    if value.is_none() {
+                        missing.push(i);
+                    }
+                    values.push(value.unwrap_or(0));
                 }
-                Ok(invocation.invoke_async(&mut conn).await?)
+                // Created now, so larger than any stamp: nothing can match.
+                let created = missing
+                    .iter()
+                    .map(|&i| self.eval(conn.clone(), &self.read_generation, &generation_keys[i]));
+                for (i, value) in missing.iter().zip(join_all(created).await) {
+                    values[*i] = parse_generation(&value?).unwrap_or(0);
+                }
+                Ok((Generations(values), entry?))
             })
             .await?;
-        // Undecodable (another version's format): a miss, overwritten on fill.
-        let value = bytes.as_deref().and_then(|bytes| {
-            let (stored_at, rest) = bytes.split_first_chunk::<8>()?;
-            let age = now_millis().saturating_sub(i64::from_le_bytes(*stored_at));
-            let age = Duration::from_millis(u64::try_from(age).unwrap_or(0));
-            let entry = if rest == MISSING {
-                None
-            } else {
-                Some(Entry::decode(rest)?)
-            };
-            Some((entry, age))
-        });
-        Ok(Fetched { key: full, value })
+        let value = bytes
+            .as_deref()
+            .and_then(|bytes| decode(bytes, &generations));
+        Ok(Fetched {
+            generations: Some(generations),
+            value,
+        })
     }
 
-    pub async fn store(&self, key: String, entry: &Option<Entry>) -> Result<(), L2Error> {
-        // Stored with the time it was stored, so every reader knows its age.
-        let (encoded, ttl) = match entry {
+    /// Stores a fill under the generations its lookup saw; it replaces the
+    /// resource's previous entry.
+    pub async fn store(
+        &self,
+        key: &Key,
+        generations: &Generations,
+        entry: &Option<Entry>,
+    ) -> Result<(), L2Error> {
+        let (payload, ttl) = match entry {
             Some(entry) => (entry.encode(), self.ttl),
             None => (MISSING.to_vec(), self.negative_ttl),
         };
-        let mut bytes = Vec::with_capacity(8 + encoded.len());
-        bytes.extend_from_slice(&now_millis().to_le_bytes());
-        bytes.extend_from_slice(&encoded);
+        let bytes = encode(generations, &payload);
+        let entry_key = self.entry_key(key);
         self.run("store", |mut conn| async move {
             let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
-            let _: () = conn.pset_ex(key, bytes, millis).await?;
+            redis::cmd("SET")
+                .arg(entry_key)
+                .arg(bytes)
+                .arg("PX")
+                .arg(millis)
+                .query_async::<()>(&mut conn)
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Moves the families' generations on and tells the other instances.
+    /// A generation Redis will not bump is deleted; if even that fails, the
+    /// invalidation is recorded as lost.
+    pub async fn bump(&self, families: &[Family], bump: Bump) {
+        let keys: Vec<String> = families.iter().map(|f| self.generation_key(f)).collect();
+        let bumped = self
+            .run("bump", |conn| async move {
+                let bumps = keys
+                    .iter()
+                    .map(|k| self.eval(conn.clone(), &self.bump_generation, k));
+                let results = join_all(bumps).await;
+                let refused: Vec<&String> = keys
+                    .iter()
+                    .zip(&results)
+                    .filter(|(_, result)| result.is_err())
+                    .map(|(key, _)| key)
+                    .collect();
+                if let Some(err) = results.into_iter().find_map(Result::err) {
+                    tracing::warn!(error = %err, "redis refused a generation bump: deleting");
+                    if err.is_connection_error() {
+                        return Err(err);
+                    }
+                    crate::metrics::redis_error("bump");
+                    let deletes = refused.into_iter().map(|k| del(conn.clone(), k));
+                    for deleted in join_all(deletes).await {
+                        deleted?;
+                    }
+                }
+                Ok(())
+            })
+            .await;
+        let message = invalidation_message(families, bump);
+        let published = match bumped {
+            Ok(()) => self.publish(message).await,
+            Err(err) => Err(err),
+        };
+        if published.is_err() {
+            self.mark_dirty();
+        }
+    }
+
+    async fn publish(&self, message: String) -> Result<(), L2Error> {
+        self.run("publish", |mut conn| async move {
+            redis::cmd("PUBLISH")
+                .arg(&self.channel)
+                .arg(message)
+                .query_async::<()>(&mut conn)
+                .await?;
             Ok(())
         })
         .await
@@ -178,43 +385,31 @@ impl L2 {
         self.dirty.store(true, Ordering::Release);
     }
 
-    /// Bumps the families' shared generations and tells the other instances.
-    pub async fn bump(&self, families: &[String]) -> Result<(), L2Error> {
-        let keys = self.generation_keys(families);
-        let message = format!("bump\n{}", families.join("\n"));
-        let result = self
-            .run("bump", |mut conn| async move {
-                let mut pipe = redis::pipe();
-                for key in &keys[1..] {
-                    pipe.incr(key, 1).ignore();
-                }
-                pipe.publish(&self.channel, message).ignore();
-                let _: () = pipe.query_async(&mut conn).await?;
-                Ok(())
-            })
-            .await;
-        if result.is_err() {
-            self.mark_dirty();
-        }
-        result
+    /// Whether an invalidation may have been lost and not yet repaired.
+    pub fn is_dirty(&self) -> bool {
+        self.dirty.load(Ordering::Acquire)
     }
 
-    /// If an invalidation may have been lost while Redis was unreachable,
-    /// moves every instance to a new epoch: all shared entries become
-    /// unreachable and every instance clears its local tier.
+    /// Whether Redis refused a write for lack of memory recently.
+    pub fn is_refusing_writes(&self) -> bool {
+        now_millis().saturating_sub(self.refused_write_at.load(Ordering::Acquire))
+            < REFUSAL_SHOWN_MS
+    }
+
+    /// If an invalidation may have been lost, moves every instance to a new
+    /// epoch: no shared entry from before matches any more, and every
+    /// instance clears its local tier.
     pub async fn recover(&self) -> Result<(), L2Error> {
-        if !self.dirty.load(Ordering::Acquire) {
+        if !self.is_dirty() {
             return Ok(());
         }
-        let epoch = format!("{}epoch", self.prefix);
-        self.run("recover", |mut conn| async move {
-            let mut pipe = redis::pipe();
-            pipe.incr(&epoch, 1).ignore();
-            pipe.publish(&self.channel, "flush").ignore();
-            let _: () = pipe.query_async(&mut conn).await?;
+        let epoch = self.epoch_key();
+        self.run("recover", |conn| async move {
+            self.eval(conn, &self.bump_generation, &epoch).await?;
             Ok(())
         })
         .await?;
+        self.publish("flush".to_owned()).await?;
         self.dirty.store(false, Ordering::Release);
         tracing::info!("redis is back: shared cache epoch bumped");
         Ok(())
@@ -222,13 +417,165 @@ impl L2 {
 
     pub async fn ping(&self) -> Result<(), L2Error> {
         self.run("ping", |mut conn| async move {
-            let _: () = redis::cmd("PING").query_async(&mut conn).await?;
+            redis::cmd("PING").query_async::<()>(&mut conn).await?;
             Ok(())
         })
         .await
     }
+
+    /// Runs a one-key script by its hash, sending its text if the server
+    /// (or the cluster node owning the key) does not know it yet.
+    async fn eval(
+        &self,
+        mut conn: Conn,
+        script: &OneKeyScript,
+        key: &str,
+    ) -> Result<Vec<u8>, L2Error> {
+        let ttl = self.generation_ttl_ms;
+        let run = |command: &str, body: &str| {
+            let mut cmd = redis::cmd(command);
+            cmd.arg(body).arg(1).arg(key).arg(ttl);
+            cmd
+        };
+        let value = match run("EVALSHA", &script.hash)
+            .query_async::<Value>(&mut conn)
+            .await
+        {
+            Err(err)
+                if err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
+            {
+                run("EVAL", script.text).query_async(&mut conn).await?
+            }
+            other => other?,
+        };
+        Ok(match value {
+            Value::BulkString(bytes) => bytes,
+            Value::SimpleString(text) => text.into_bytes(),
+            Value::Int(n) => n.to_string().into_bytes(),
+            _ => Vec::new(),
+        })
+    }
+}
+
+/// A Lua script of one key (and a TTL argument), by hash and text.
+struct OneKeyScript {
+    text: &'static str,
+    hash: String,
+}
+
+impl OneKeyScript {
+    fn new(text: &'static str) -> Self {
+        Self {
+            text,
+            hash: redis::Script::new(text).get_hash().to_owned(),
+        }
+    }
+}
+
+async fn get(mut conn: Conn, key: &str) -> Result<Option<Vec<u8>>, L2Error> {
+    Ok(redis::cmd("GET").arg(key).query_async(&mut conn).await?)
+}
+
+async fn del(mut conn: Conn, key: &str) -> Result<(), L2Error> {
+    redis::cmd("DEL")
+        .arg(key)
+        .query_async::<()>(&mut conn)
+        .await?;
+    Ok(())
+}
+
+fn parse_generation(bytes: &[u8]) -> Option<u64> {
+    std::str::from_utf8(bytes).ok()?.parse().ok()
+}
+
+/// `bump` or `commit`, then one family per line; see `sync`.
+fn invalidation_message(families: &[Family], bump: Bump) -> String {
+    let mut message = String::from(match bump {
+        Bump::Pending => "bump",
+        Bump::Committed => "commit",
+    });
+    for family in families {
+        message.push('\n');
+        message.push_str(&family.to_string());
+    }
+    message
+}
+
+/// `[stored at: i64][count: u8][generation: u64; count][payload]`.
+fn encode(generations: &Generations, payload: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(9 + 8 * generations.0.len() + payload.len());
+    bytes.extend_from_slice(&now_millis().to_le_bytes());
+    bytes.push(u8::try_from(generations.0.len()).unwrap_or(u8::MAX));
+    for value in &generations.0 {
+        bytes.extend_from_slice(&value.to_le_bytes());
+    }
+    bytes.extend_from_slice(payload);
+    bytes
+}
+
+/// The entry and its age, if it was filled under `current`. Anything
+/// undecodable (another version's format) is a miss, overwritten on fill.
+fn decode(bytes: &[u8], current: &Generations) -> Option<(Option<Entry>, Duration)> {
+    let (stored_at, rest) = bytes.split_first_chunk::<8>()?;
+    let (count, mut rest) = rest.split_first()?;
+    if usize::from(*count) != current.0.len() {
+        return None;
+    }
+    for expected in &current.0 {
+        let (value, tail) = rest.split_first_chunk::<8>()?;
+        if u64::from_le_bytes(*value) != *expected {
+            return None;
+        }
+        rest = tail;
+    }
+    let age = now_millis().saturating_sub(i64::from_le_bytes(*stored_at));
+    let age = Duration::from_millis(u64::try_from(age).unwrap_or(0));
+    let entry = if rest == MISSING {
+        None
+    } else {
+        Some(Entry::decode(rest)?)
+    };
+    Some((entry, age))
 }
 
 fn now_millis() -> i64 {
     crate::domain::time::now().timestamp_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_is_trusted_only_under_the_generations_it_was_filled_under() {
+        let entry = Entry::json(&"hello", None);
+        let filled = Generations(vec![5, 7]);
+        let bytes = encode(&filled, &entry.encode());
+        let (found, _) = decode(&bytes, &filled).expect("current");
+        assert_eq!(found, Some(entry));
+        assert!(decode(&bytes, &Generations(vec![5, 8])).is_none());
+        assert!(decode(&bytes, &Generations(vec![6, 7])).is_none());
+        assert!(decode(&bytes, &Generations(vec![5, 7, 1])).is_none());
+        assert!(decode(&bytes[..12], &filled).is_none());
+    }
+
+    #[test]
+    fn a_cached_absence_round_trips() {
+        let filled = Generations(vec![1, 2]);
+        let (found, _) = decode(&encode(&filled, MISSING), &filled).expect("current");
+        assert_eq!(found, None);
+    }
+
+    #[test]
+    fn messages_name_the_kind_of_bump_and_each_family() {
+        let families = [Family::Article(1), Family::Tag("rust".into())];
+        assert_eq!(
+            invalidation_message(&families, Bump::Committed),
+            "commit\na:1\nt:rust"
+        );
+        assert_eq!(
+            invalidation_message(&families[..1], Bump::Pending),
+            "bump\na:1"
+        );
+    }
 }

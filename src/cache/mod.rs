@@ -6,9 +6,12 @@
 //!   commits and again after, locally, in Redis, and on the pub/sub channel;
 //! - an L1 entry is served only while the generations it was loaded under
 //!   are current, so a load that raced a write is never served after it;
-//! - L2 keys embed generations, so a stale L2 fill lands where nobody looks;
+//! - an L2 entry carries the generations it was filled under and is trusted
+//!   only while Redis' generations still match;
 //! - concurrent misses on one key load once (moka's `try_get_with`), and a
-//!   missing resource is cached briefly too.
+//!   missing resource is cached briefly too;
+//! - while the database is down, an entry that no committed write has
+//!   touched serves as stale-if-error.
 
 mod entry;
 mod key;
@@ -25,10 +28,11 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 pub use entry::{Coding, Entry, entity_tag};
-pub use key::{Key, RouteFamily, article_families, article_family, comments_family, surrogate_key};
+pub use key::{Family, Key, RouteFamily};
 pub use l1::Cached;
+pub use stamp::Bump;
 
-use crate::config::CacheSettings;
+use crate::config::{CacheSettings, RedisSettings};
 use crate::store::StoreError;
 use l1::L1;
 use l2::{L2, L2Settings};
@@ -42,6 +46,16 @@ const LOAD_ATTEMPTS: usize = 3;
 /// Runs between a load's database read and its cache fill (tests use it to
 /// force the race between a slow reader and a writer).
 pub type FillHook = Arc<dyn Fn(&Key) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// How the shared tier is doing, for readiness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedisHealth {
+    Ok,
+    /// Unreachable, or the invalidation channel is down.
+    Down,
+    /// Reachable but refusing writes (full); invalidations still hold.
+    Full,
+}
 
 pub struct Cache {
     l1: L1,
@@ -58,31 +72,36 @@ pub struct Cache {
 }
 
 impl Cache {
-    /// Builds the tiers. With a Redis URL, also starts the invalidation
-    /// subscriber (needs a Tokio runtime).
-    pub fn new(settings: &CacheSettings, redis_url: &str) -> Result<Self, CacheError> {
+    /// Builds the tiers. With Redis configured, also starts the
+    /// invalidation subscriber (needs a Tokio runtime).
+    pub fn new(settings: &CacheSettings, redis: &RedisSettings) -> Result<Self, CacheError> {
         let ttl = Duration::from_secs(settings.ttl_secs);
         let stale_if_error = Duration::from_secs(settings.stale_if_error_secs);
         let negative_ttl = Duration::from_secs(settings.negative_ttl_secs);
         let generations = Arc::new(Generations::default());
-        let subscribed = Arc::new(AtomicBool::new(redis_url.is_empty()));
-        let l2 = if redis_url.is_empty() {
+        let urls = redis.urls();
+        let subscribed = Arc::new(AtomicBool::new(urls.is_empty()));
+        let l2 = if urls.is_empty() {
             None
         } else {
             let timeout = Duration::from_millis(settings.redis_timeout_ms);
             let l2 = Arc::new(L2::new(L2Settings {
-                url: redis_url,
+                urls: urls.clone(),
+                mode: redis.mode,
                 prefix: &settings.redis_prefix,
                 timeout,
                 ttl: ttl + stale_if_error,
                 negative_ttl,
             })?);
             let subscriber = sync::Subscriber {
-                client: redis::Client::open(redis_url)?,
+                clients: urls
+                    .iter()
+                    .map(|url| redis::Client::open(url.as_str()))
+                    .collect::<Result<_, _>>()?,
                 generations: generations.clone(),
                 l2: l2.clone(),
                 connected: subscribed.clone(),
-                timeout,
+                timeout: sync::heartbeat_timeout(timeout),
             };
             tokio::spawn(subscriber.run());
             Some(l2)
@@ -114,11 +133,18 @@ impl Cache {
         let route = key.route.as_str();
         let mut stale = None;
         if let Some(cached) = self.l1.get(&key.name).await {
-            if self.is_current(key, &cached) {
+            if self.generations.is_current(&key.families, &cached.stamp) {
                 if self.is_fresh(&cached) {
                     crate::metrics::cache_lookup("l1", route, true);
                     return Ok(cached);
                 }
+                stale = Some(cached);
+            } else if self
+                .generations
+                .is_committed_state(&key.families, &cached.stamp)
+            {
+                // Only writes that have not committed (or failed) since: it
+                // still shows the committed state, if the database is down.
                 stale = Some(cached);
             }
             self.l1.invalidate(&key.name).await;
@@ -139,7 +165,9 @@ impl Cache {
             }
             match result {
                 // Loaded under the current generations: no write since.
-                Ok(cached) if self.is_current(key, &cached) => return Ok(cached),
+                Ok(cached) if self.generations.is_current(&key.families, &cached.stamp) => {
+                    return Ok(cached);
+                }
                 // A write landed while it loaded: it may hold the old state.
                 Ok(_) => self.l1.invalidate(&key.name).await,
                 Err(err) => return self.serve_stale(stale, err),
@@ -169,10 +197,6 @@ impl Cache {
         }
     }
 
-    fn is_current(&self, key: &Key, cached: &Cached) -> bool {
-        cached.stamp == self.generations.stamp(&key.families)
-    }
-
     fn is_fresh(&self, cached: &Cached) -> bool {
         let age = cached.loaded_at.elapsed();
         // Without the invalidation channel, other instances' writes go
@@ -194,13 +218,12 @@ impl Cache {
         let route = key.route.as_str();
         // Taken before anything is read: the fence against racing writes.
         let stamp = self.generations.stamp(&key.families);
-        let mut l2_key = None;
         let mut stale = None;
-        let fetched = match self.reachable_l2() {
-            Some(l2) => l2.fetch(key).await.ok(),
-            None => None,
-        };
-        if let Some(fetched) = fetched {
+        let mut fill = None;
+        if let Some(l2) = self.reachable_l2()
+            && let Ok(fetched) = l2.fetch(key).await
+        {
+            fill = fetched.generations;
             let fresh = fetched
                 .value
                 .as_ref()
@@ -210,7 +233,7 @@ impl Cache {
                 let loaded_at = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
                 let cached = Arc::new(Cached {
                     entry,
-                    stamp,
+                    stamp: stamp.clone(),
                     loaded_at,
                 });
                 if fresh {
@@ -218,7 +241,6 @@ impl Cache {
                 }
                 stale = Some(cached);
             }
-            l2_key = Some(fetched.key);
         }
         self.loads.fetch_add(1, Ordering::Relaxed);
         crate::metrics::cache_fill(route);
@@ -230,8 +252,8 @@ impl Cache {
         if let Some(hook) = hook {
             hook(key).await;
         }
-        if let (Some(l2), Some(l2_key)) = (self.reachable_l2(), l2_key) {
-            let _ = l2.store(l2_key, &entry).await;
+        if let (Some(l2), Some(generations)) = (self.reachable_l2(), fill) {
+            let _ = l2.store(key, &generations, &entry).await;
         }
         Ok(Arc::new(Cached {
             entry,
@@ -241,14 +263,14 @@ impl Cache {
     }
 
     /// Makes every cached response of these families stale, here and (via
-    /// Redis) everywhere. Never fails: a Redis error is recorded and repaired
-    /// by an epoch bump once Redis answers again.
-    pub async fn invalidate(&self, families: &[String]) {
-        self.generations.bump(families);
+    /// Redis) everywhere. Never fails: what Redis could not take is recorded
+    /// and repaired by an epoch bump once Redis answers again.
+    pub async fn invalidate(&self, families: &[Family], bump: Bump) {
+        self.generations.bump(families, bump);
         crate::metrics::invalidations_sent(families.len());
         if let Some(l2) = &self.l2 {
             if self.is_subscribed() {
-                let _ = l2.bump(families).await;
+                l2.bump(families, bump).await;
             } else {
                 // Known unreachable: don't wait for a timeout; the epoch bump
                 // on reconnection covers what this write could not announce.
@@ -257,46 +279,53 @@ impl Cache {
         }
     }
 
-    /// L2, unless Redis is known to be unreachable (its channel is down):
-    /// then calls would only wait for their timeout.
+    /// L2, unless Redis is known to be unreachable (its channel is down) or
+    /// may lack one of this instance's invalidations.
     fn reachable_l2(&self) -> Option<&L2> {
-        self.l2.as_deref().filter(|_| self.is_subscribed())
+        self.l2
+            .as_deref()
+            .filter(|l2| self.is_subscribed() && !l2.is_dirty())
     }
 
-    /// Runs a write between [`Cache::before_write`] and [`Cache::after_write`]
-    /// of the families it touches; the second runs whatever the outcome.
+    /// Runs a write between invalidations of the families it touches: one
+    /// before it (it may commit at any moment) and one after, whatever the
+    /// outcome (closing the window in which a reader saw the old row and
+    /// refilled the cache); then asks the CDN to purge.
     pub async fn around_write<T, E>(
         &self,
-        families: &[String],
+        families: &[Family],
         write: impl Future<Output = Result<T, E>>,
     ) -> Result<T, E> {
-        self.before_write(families).await;
+        self.invalidate(families, Bump::Pending).await;
         let result = write.await;
-        self.after_write(families).await;
+        let bump = if result.is_ok() {
+            Bump::Committed
+        } else {
+            Bump::Pending
+        };
+        self.after_write(families, bump).await;
         result
     }
 
-    /// Call before a write commits: invalidates what it will change.
-    pub async fn before_write(&self, families: &[String]) {
-        self.invalidate(families).await;
-    }
-
-    /// Call after a write, whatever its outcome: invalidates again (closing
-    /// the window in which a reader saw the old row and refilled the cache)
-    /// and asks the CDN to purge.
-    pub async fn after_write(&self, families: &[String]) {
-        self.invalidate(families).await;
+    /// The second half of [`Cache::around_write`], for writes that learn
+    /// of more families as they go (a new id).
+    pub async fn after_write(&self, families: &[Family], bump: Bump) {
+        self.invalidate(families, bump).await;
         if let Some(purger) = &self.purger {
-            purger.purge(families.iter().map(|f| surrogate_key(f)).collect());
+            purger.purge(families.iter().map(Family::surrogate_key).collect());
         }
     }
 
-    /// Whether Redis answers (`None` when no Redis is configured).
-    pub async fn redis_status(&self) -> Option<bool> {
-        match &self.l2 {
-            None => None,
-            Some(l2) => Some(l2.ping().await.is_ok() && self.is_subscribed()),
-        }
+    /// How the shared tier is doing (`None` when no Redis is configured).
+    pub async fn redis_health(&self) -> Option<RedisHealth> {
+        let l2 = self.l2.as_ref()?;
+        Some(if l2.ping().await.is_err() || !self.is_subscribed() {
+            RedisHealth::Down
+        } else if l2.is_refusing_writes() {
+            RedisHealth::Full
+        } else {
+            RedisHealth::Ok
+        })
     }
 
     /// How many times a load reached the store.

@@ -1,64 +1,129 @@
 //! Generations: the fence that keeps stale data out of the local cache.
 //!
-//! Every family hashes to one of a fixed number of slots, each a counter.
-//! A write bumps its families' slots (before and after it commits); a
-//! reader records the slots of its key's families *before* it loads, and an
-//! entry is only served while its recorded stamp still equals the current
-//! one. A load that read the old row before a write therefore never serves
-//! anyone once the write's bump has happened, whenever its fill lands.
-//! Collisions between families only cause extra misses, never stale hits.
-//! The epoch invalidates everything at once (after a lost Redis connection).
+//! Every family hashes to one of a fixed number of slots. A write bumps its
+//! families' slots before it commits and again after; a reader records the
+//! slots of its key's families *before* it loads, and an entry is served
+//! only while its recorded stamp still equals the current one. A load that
+//! read the old row before a write therefore never serves anyone once the
+//! write's bump has happened, whenever its fill lands. Collisions between
+//! families only cause extra misses, never stale hits. The epoch
+//! invalidates everything at once (when invalidations may have been lost).
+//!
+//! Each slot counts twice: every bump, and bumps of writes that committed.
+//! An entry that only failed or unfinished writes have touched still shows
+//! the last committed state, so it may serve as stale-if-error while the
+//! database is down.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::key::MAX_FAMILIES;
+use super::key::Family;
 
 const SLOTS: usize = 1 << 16;
 
-pub struct Generations {
-    slots: Box<[AtomicU64]>,
-    epoch: AtomicU64,
+#[derive(Default)]
+struct Slot {
+    every: AtomicU64,
+    committed: AtomicU64,
 }
 
-/// The generations a cached response was loaded under.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Generations {
+    slots: Box<[Slot]>,
+    epoch: AtomicU64,
+    /// Fixed keys: a crafted collision only costs misses.
+    hasher: std::hash::BuildHasherDefault<std::hash::DefaultHasher>,
+}
+
+/// The generations a cached response was loaded under, one pair per family
+/// of its key, in the key's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stamp {
     epoch: u64,
-    values: [u64; MAX_FAMILIES],
+    values: Box<[(u64, u64)]>,
+}
+
+/// Whether a bump announces a committed write or one that may not commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bump {
+    /// Before a write commits, or after one that failed.
+    Pending,
+    /// After a write committed.
+    Committed,
 }
 
 impl Default for Generations {
     fn default() -> Self {
         Self {
-            slots: (0..SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            slots: (0..SLOTS).map(|_| Slot::default()).collect(),
             epoch: AtomicU64::new(0),
+            hasher: Default::default(),
         }
     }
 }
 
 impl Generations {
-    fn slot(&self, family: &str) -> &AtomicU64 {
-        // Deterministic on purpose: a crafted collision only costs misses.
-        let mut hasher = DefaultHasher::new();
+    fn slot(&self, family: &Family) -> &Slot {
+        let mut hasher = self.hasher.build_hasher();
         family.hash(&mut hasher);
-        &self.slots[hasher.finish() as usize % SLOTS]
+        &self.slots[std::hash::Hasher::finish(&hasher) as usize % SLOTS]
     }
 
-    pub fn stamp(&self, families: &[String]) -> Stamp {
-        let mut values = [0; MAX_FAMILIES];
-        for (value, family) in values.iter_mut().zip(families) {
-            *value = self.slot(family).load(Ordering::Acquire);
-        }
+    pub fn stamp(&self, families: &[Family]) -> Stamp {
         Stamp {
             epoch: self.epoch.load(Ordering::Acquire),
-            values,
+            values: families
+                .iter()
+                .map(|family| {
+                    let slot = self.slot(family);
+                    (
+                        slot.every.load(Ordering::Acquire),
+                        slot.committed.load(Ordering::Acquire),
+                    )
+                })
+                .collect(),
         }
     }
 
-    pub fn bump<S: AsRef<str>>(&self, families: &[S]) {
+    /// No write of any kind since the stamp was taken.
+    pub fn is_current(&self, families: &[Family], stamp: &Stamp) -> bool {
+        self.matches(families, stamp, |slot| &slot.every, |(every, _)| every)
+    }
+
+    /// No committed write since the stamp was taken (failed or unfinished
+    /// ones may have bumped it).
+    pub fn is_committed_state(&self, families: &[Family], stamp: &Stamp) -> bool {
+        self.matches(
+            families,
+            stamp,
+            |slot| &slot.committed,
+            |(_, committed)| committed,
+        )
+    }
+
+    fn matches(
+        &self,
+        families: &[Family],
+        stamp: &Stamp,
+        counter: impl Fn(&Slot) -> &AtomicU64,
+        recorded: impl Fn(&(u64, u64)) -> &u64,
+    ) -> bool {
+        stamp.epoch == self.epoch.load(Ordering::Acquire)
+            && families.len() == stamp.values.len()
+            && families
+                .iter()
+                .zip(stamp.values.iter())
+                .all(|(family, value)| {
+                    counter(self.slot(family)).load(Ordering::Acquire) == *recorded(value)
+                })
+    }
+
+    pub fn bump<'a>(&self, families: impl IntoIterator<Item = &'a Family>, bump: Bump) {
         for family in families {
-            self.slot(family.as_ref()).fetch_add(1, Ordering::AcqRel);
+            let slot = self.slot(family);
+            slot.every.fetch_add(1, Ordering::AcqRel);
+            if bump == Bump::Committed {
+                slot.committed.fetch_add(1, Ordering::AcqRel);
+            }
         }
     }
 
@@ -72,27 +137,45 @@ impl Generations {
 mod tests {
     use super::*;
 
-    fn families(names: &[&str]) -> Vec<String> {
-        names.iter().map(|s| s.to_string()).collect()
-    }
-
     #[test]
     fn a_bump_changes_the_stamps_of_its_family_only() {
         let generations = Generations::default();
-        let a = families(&["a:1"]);
-        let b = families(&["a:2"]);
-        let (before_a, before_b) = (generations.stamp(&a), generations.stamp(&b));
-        generations.bump(&a);
-        assert_ne!(generations.stamp(&a), before_a);
-        assert_eq!(generations.stamp(&b), before_b);
+        let a = [Family::Article(1)];
+        let b = [Family::Article(2)];
+        let (stamp_a, stamp_b) = (generations.stamp(&a), generations.stamp(&b));
+        generations.bump(&a, Bump::Committed);
+        assert!(!generations.is_current(&a, &stamp_a));
+        assert!(generations.is_current(&b, &stamp_b));
+    }
+
+    #[test]
+    fn every_family_of_a_key_fences_it_however_many_it_has() {
+        let generations = Generations::default();
+        let key: Vec<Family> = (0..5).map(Family::Article).collect();
+        let stamp = generations.stamp(&key);
+        generations.bump(&[Family::Article(4)], Bump::Pending);
+        assert!(!generations.is_current(&key, &stamp));
+    }
+
+    #[test]
+    fn only_committed_bumps_end_the_committed_state() {
+        let generations = Generations::default();
+        let key = [Family::Articles, Family::Tag("rust".into())];
+        let stamp = generations.stamp(&key);
+        generations.bump(&key, Bump::Pending);
+        assert!(!generations.is_current(&key, &stamp));
+        assert!(generations.is_committed_state(&key, &stamp));
+        generations.bump(&key[1..], Bump::Committed);
+        assert!(!generations.is_committed_state(&key, &stamp));
     }
 
     #[test]
     fn the_epoch_changes_every_stamp() {
         let generations = Generations::default();
-        let key = families(&["u:ada", "t:rust"]);
-        let before = generations.stamp(&key);
+        let key = [Family::author("ada"), Family::Tag("rust".into())];
+        let stamp = generations.stamp(&key);
         generations.bump_epoch();
-        assert_ne!(generations.stamp(&key), before);
+        assert!(!generations.is_current(&key, &stamp));
+        assert!(!generations.is_committed_state(&key, &stamp));
     }
 }

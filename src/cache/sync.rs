@@ -1,10 +1,15 @@
 //! Cross-instance invalidation: every instance subscribes to the Redis
 //! channel on which writers announce the families they bumped.
 //!
+//! Messages: `bump` (a write may commit) or `commit` (a write committed),
+//! then one family per line; `flush` (everything may be stale).
+//!
 //! Pub/sub delivers at most once, so a subscriber that lost its connection
 //! may have missed messages: on every (re)connect the local epoch is bumped,
 //! which makes everything in the local tier stale. While disconnected the
 //! instance is "degraded": local entries are served only while very young.
+//! On a cluster, `PUBLISH` reaches subscribers on every node, so one
+//! subscription to any node will do; the next node is tried when one fails.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,16 +17,26 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 
+use super::key::Family;
 use super::l2::L2;
-use super::stamp::Generations;
+use super::stamp::{Bump, Generations};
 
 /// How often the subscription is checked with a PING.
 const HEARTBEAT: Duration = Duration::from_millis(500);
 const RETRY_MIN: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(2);
 
+/// How long a heartbeat (or a subscription attempt) may take before the
+/// channel counts as lost. Deliberately far above a data call's timeout: a
+/// loaded machine can stall a reply for a few hundred milliseconds, and a
+/// lost channel flushes every instance's local tier.
+pub fn heartbeat_timeout(call_timeout: Duration) -> Duration {
+    (call_timeout * 10).max(Duration::from_secs(1))
+}
+
 pub struct Subscriber {
-    pub client: redis::Client,
+    /// One per configured node; tried in turn.
+    pub clients: Vec<redis::Client>,
     pub generations: Arc<Generations>,
     pub l2: Arc<L2>,
     /// True while subscribed; false means invalidations may be missed.
@@ -32,8 +47,8 @@ pub struct Subscriber {
 impl Subscriber {
     pub async fn run(self) {
         let mut retry = RETRY_MIN;
-        loop {
-            match self.subscribe().await {
+        for client in self.clients.iter().cycle() {
+            match self.subscribe(client).await {
                 Ok(()) => retry = RETRY_MIN,
                 Err(err) => {
                     tracing::warn!(error = %err, "invalidation channel unavailable");
@@ -51,13 +66,13 @@ impl Subscriber {
     }
 
     /// One subscription, until the connection fails.
-    async fn subscribe(&self) -> Result<(), redis::RedisError> {
+    async fn subscribe(&self, client: &redis::Client) -> Result<(), redis::RedisError> {
         let connect = async {
-            let mut pubsub = self.client.get_async_pubsub().await?;
+            let mut pubsub = client.get_async_pubsub().await?;
             pubsub.subscribe(self.l2.channel()).await?;
             Ok::<_, redis::RedisError>(pubsub)
         };
-        let pubsub = tokio::time::timeout(self.timeout * 10, connect)
+        let pubsub = tokio::time::timeout(self.timeout, connect)
             .await
             .map_err(|_| timeout_error())??;
         // Anything may have changed while we were not listening: forget
@@ -78,7 +93,7 @@ impl Subscriber {
                     self.apply(message.get_payload_bytes());
                 }
                 _ = heartbeat.tick() => {
-                    let ping = tokio::time::timeout(self.timeout * 5, sink.ping::<redis::Value>()).await;
+                    let ping = tokio::time::timeout(self.timeout, sink.ping::<redis::Value>()).await;
                     if !matches!(ping, Ok(Ok(_))) {
                         return Err(timeout_error());
                     }
@@ -91,17 +106,26 @@ impl Subscriber {
     fn apply(&self, payload: &[u8]) {
         let text = String::from_utf8_lossy(payload);
         let mut lines = text.lines();
-        match lines.next() {
-            Some("bump") => {
-                let families: Vec<&str> = lines.collect();
-                crate::metrics::invalidations_received(families.len());
-                self.generations.bump(&families);
-            }
+        let bump = match lines.next() {
+            Some("bump") => Bump::Pending,
+            Some("commit") => Bump::Committed,
             Some("flush") => {
                 crate::metrics::invalidations_received(1);
                 self.generations.bump_epoch();
+                return;
             }
-            _ => tracing::debug!("ignoring an unknown invalidation message"),
+            _ => {
+                tracing::debug!("ignoring an unknown invalidation message");
+                return;
+            }
+        };
+        match lines.map(str::parse).collect::<Result<Vec<Family>, ()>>() {
+            Ok(families) => {
+                crate::metrics::invalidations_received(families.len());
+                self.generations.bump(&families, bump);
+            }
+            // Unreadable (a newer version's family?): forget everything.
+            Err(()) => self.generations.bump_epoch(),
         }
     }
 }

@@ -77,7 +77,32 @@ pub struct DatabaseSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct RedisSettings {
+    /// One URL, or for a cluster a comma-separated list of seed nodes.
     pub url: Secret,
+    pub mode: RedisMode,
+}
+
+impl RedisSettings {
+    /// The configured URLs; empty when Redis is not used.
+    pub fn urls(&self) -> Vec<String> {
+        self.url
+            .expose()
+            .split(',')
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// How Redis is deployed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RedisMode {
+    /// One server (or a managed endpoint that fails over behind one address).
+    Single,
+    /// A Redis Cluster; the URLs are seed nodes.
+    Cluster,
 }
 
 #[derive(Debug, Clone, Deserialize)]

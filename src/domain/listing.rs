@@ -1,49 +1,135 @@
 //! Paging, sorting and filtering of lists, parsed once at the edge.
 
 use super::article::ArticleStatus;
+use super::search::SearchTerms;
 
 pub const DEFAULT_PER_PAGE: u32 = 20;
 pub const MAX_PER_PAGE: u32 = 100;
+/// Deepest offset a page number may reach; deeper pages go by cursor
+/// (`after`), which costs the same at any depth.
+pub const MAX_OFFSET: u64 = 10_000;
 
-/// A 1-based page; `per_page` is already capped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct PageRequest {
-    pub page: u32,
+/// Where a page starts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PageStart<C> {
+    /// A 1-based page number, for shallow pages.
+    Number(u32),
+    /// Just after the item with this cursor (an id, or a tag's name), at
+    /// any depth.
+    After(C),
+}
+
+/// A page of a list; `per_page` is already capped, the offset of a
+/// numbered page is within [`MAX_OFFSET`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PageRequest<C = i64> {
+    pub start: PageStart<C>,
     pub per_page: u32,
 }
 
-impl PageRequest {
-    /// `None` for page 0. `per_page` is clamped to `1..=MAX_PER_PAGE`.
-    pub fn new(page: u32, per_page: u32) -> Option<Self> {
-        (page >= 1).then(|| Self {
-            page,
-            per_page: per_page.clamp(1, MAX_PER_PAGE),
+/// Why a page cannot be served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageError {
+    /// Page 0.
+    Zero,
+    /// A page number past [`MAX_OFFSET`].
+    TooDeep,
+}
+
+impl<C> PageRequest<C> {
+    /// A numbered page; `per_page` is clamped to `1..=MAX_PER_PAGE`.
+    pub fn number(page: u32, per_page: u32) -> Result<Self, PageError> {
+        let per_page = per_page.clamp(1, MAX_PER_PAGE);
+        if page == 0 {
+            return Err(PageError::Zero);
+        }
+        if u64::from(page - 1) * u64::from(per_page) > MAX_OFFSET {
+            return Err(PageError::TooDeep);
+        }
+        Ok(Self {
+            start: PageStart::Number(page),
+            per_page,
         })
     }
 
+    /// The page after the item `cursor`; `per_page` is clamped.
+    pub fn after(cursor: C, per_page: u32) -> Self {
+        Self {
+            start: PageStart::After(cursor),
+            per_page: per_page.clamp(1, MAX_PER_PAGE),
+        }
+    }
+
+    /// Rows to skip: 0 for a cursor page, which seeks instead.
     pub fn offset(&self) -> u64 {
-        u64::from(self.page - 1) * u64::from(self.per_page)
+        match self.start {
+            PageStart::Number(page) => u64::from(page - 1) * u64::from(self.per_page),
+            PageStart::After(_) => 0,
+        }
+    }
+
+    /// The page number, if the page was asked for by number.
+    pub fn page_number(&self) -> Option<u32> {
+        match self.start {
+            PageStart::Number(page) => Some(page),
+            PageStart::After(_) => None,
+        }
+    }
+
+    pub fn cursor(&self) -> Option<&C> {
+        match &self.start {
+            PageStart::Number(_) => None,
+            PageStart::After(cursor) => Some(cursor),
+        }
+    }
+
+    /// Rows to fetch: one more than a page, to learn whether another follows.
+    pub fn fetch_limit(&self) -> i64 {
+        i64::from(self.per_page) + 1
     }
 }
 
-impl Default for PageRequest {
+impl<C> Default for PageRequest<C> {
     fn default() -> Self {
         Self {
-            page: 1,
+            start: PageStart::Number(1),
             per_page: DEFAULT_PER_PAGE,
         }
     }
 }
 
-/// One page of results and the total they were taken from.
+/// One page of results, the total they were taken from, and where the next
+/// page starts (`None` on the last page).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Paged<T> {
+pub struct Paged<T, C = i64> {
     pub items: Vec<T>,
-    pub page: PageRequest,
+    pub page: PageRequest<C>,
     pub total: u64,
+    pub next: Option<C>,
 }
 
-impl<T> Paged<T> {
+impl<T, C: Clone> Paged<T, C> {
+    /// Cuts `rows` (fetched with [`PageRequest::fetch_limit`]) to a page and
+    /// notes the cursor of its last item if more rows follow.
+    pub fn from_rows(
+        mut rows: Vec<T>,
+        page: PageRequest<C>,
+        total: u64,
+        cursor_of: impl Fn(&T) -> C,
+    ) -> Self {
+        let more = rows.len() > page.per_page as usize;
+        rows.truncate(page.per_page as usize);
+        let next = rows.last().filter(|_| more).map(&cursor_of);
+        Self {
+            items: rows,
+            page,
+            total,
+            next,
+        }
+    }
+}
+
+impl<T, C> Paged<T, C> {
     pub fn pages(&self) -> u64 {
         self.total.div_ceil(u64::from(self.page.per_page))
     }
@@ -63,22 +149,32 @@ pub enum ArticleSort {
     TitleDesc,
 }
 
+/// The column an [`ArticleSort`] orders by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SortKey {
+    CreatedAt,
+    UpdatedAt,
+    PublishedAt,
+    Title,
+}
+
 impl ArticleSort {
+    pub const ALL: [ArticleSort; 8] = [
+        Self::CreatedDesc,
+        Self::CreatedAsc,
+        Self::UpdatedDesc,
+        Self::UpdatedAsc,
+        Self::PublishedDesc,
+        Self::PublishedAsc,
+        Self::TitleAsc,
+        Self::TitleDesc,
+    ];
+
     pub const ALLOWED: &'static str = "-created_at, created_at, -updated_at, updated_at, \
                                        -published_at, published_at, title, -title";
 
     pub fn parse(value: &str) -> Option<Self> {
-        Some(match value {
-            "-created_at" => Self::CreatedDesc,
-            "created_at" => Self::CreatedAsc,
-            "-updated_at" => Self::UpdatedDesc,
-            "updated_at" => Self::UpdatedAsc,
-            "-published_at" => Self::PublishedDesc,
-            "published_at" => Self::PublishedAsc,
-            "title" => Self::TitleAsc,
-            "-title" => Self::TitleDesc,
-            _ => return None,
-        })
+        Self::ALL.into_iter().find(|sort| sort.as_param() == value)
     }
 
     pub fn as_param(self) -> &'static str {
@@ -93,6 +189,22 @@ impl ArticleSort {
             Self::TitleDesc => "-title",
         }
     }
+
+    pub fn key(self) -> SortKey {
+        match self {
+            Self::CreatedDesc | Self::CreatedAsc => SortKey::CreatedAt,
+            Self::UpdatedDesc | Self::UpdatedAsc => SortKey::UpdatedAt,
+            Self::PublishedDesc | Self::PublishedAsc => SortKey::PublishedAt,
+            Self::TitleAsc | Self::TitleDesc => SortKey::Title,
+        }
+    }
+
+    pub fn descending(self) -> bool {
+        matches!(
+            self,
+            Self::CreatedDesc | Self::UpdatedDesc | Self::PublishedDesc | Self::TitleDesc
+        )
+    }
 }
 
 /// Which drafts a reader may list.
@@ -106,11 +218,12 @@ pub enum DraftScope {
 /// A validated article list request.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ArticleFilter {
+    /// A username, lower-cased.
     pub author: Option<String>,
     pub tag: Option<String>,
     pub status: ArticleStatus,
-    /// Case-insensitive substring of the title.
-    pub q: Option<String>,
+    /// Words the title must contain.
+    pub q: Option<SearchTerms>,
     pub sort: ArticleSort,
     pub drafts: DraftScope,
 }
@@ -120,20 +233,46 @@ mod tests {
     use super::*;
 
     #[test]
-    fn page_zero_is_refused_and_per_page_is_capped() {
-        assert_eq!(PageRequest::new(0, 20), None);
-        let page = PageRequest::new(3, 1000).unwrap();
+    fn page_zero_and_pages_past_the_offset_cap_are_refused() {
+        assert_eq!(PageRequest::<i64>::number(0, 20), Err(PageError::Zero));
+        let page = PageRequest::<i64>::number(3, 1000).unwrap();
         assert_eq!(page.per_page, MAX_PER_PAGE);
         assert_eq!(page.offset(), 200);
-        assert_eq!(PageRequest::new(1, 0).unwrap().per_page, 1);
+        assert_eq!(PageRequest::<i64>::number(1, 0).unwrap().per_page, 1);
+        assert!(PageRequest::<i64>::number(501, 20).is_ok(), "offset 10,000");
+        assert_eq!(PageRequest::<i64>::number(502, 20), Err(PageError::TooDeep));
+        assert_eq!(
+            PageRequest::<i64>::number(u32::MAX, 100),
+            Err(PageError::TooDeep)
+        );
+    }
+
+    #[test]
+    fn a_cursor_page_seeks_instead_of_skipping() {
+        let page = PageRequest::after(42_i64, 500);
+        assert_eq!(page.offset(), 0);
+        assert_eq!(page.cursor(), Some(&42));
+        assert_eq!(page.page_number(), None);
+        assert_eq!(page.fetch_limit(), 101);
+    }
+
+    #[test]
+    fn rows_past_the_page_become_the_next_cursor() {
+        let page = PageRequest::<i64>::number(1, 2).unwrap();
+        let full = Paged::from_rows(vec![5, 4, 3], page.clone(), 9, |id| *id);
+        assert_eq!(full.items, [5, 4]);
+        assert_eq!(full.next, Some(4));
+        let last = Paged::from_rows(vec![2, 1], page, 9, |id| *id);
+        assert_eq!(last.next, None);
     }
 
     #[test]
     fn pages_round_up() {
-        let paged = |total| Paged::<()> {
+        let paged = |total| Paged::<(), i64> {
             items: vec![],
-            page: PageRequest::new(1, 20).unwrap(),
+            page: PageRequest::number(1, 20).unwrap(),
             total,
+            next: None,
         };
         assert_eq!(paged(0).pages(), 0);
         assert_eq!(paged(20).pages(), 1);

@@ -4,12 +4,17 @@
 mod article;
 mod comment;
 mod listing;
+mod search;
 mod tag;
 pub mod time;
 mod user;
 
 pub use article::{Article, ArticleContent, ArticleStatus, Author, slugify, summarize};
 pub use comment::Comment;
-pub use listing::{ArticleFilter, ArticleSort, DraftScope, PageRequest, Paged};
+pub use listing::{
+    ArticleFilter, ArticleSort, DraftScope, MAX_OFFSET, PageError, PageRequest, PageStart, Paged,
+    SortKey,
+};
+pub use search::SearchTerms;
 pub use tag::{MAX_TAGS, TagCount, normalize_tag, normalize_tags};
 pub use user::{Role, User};

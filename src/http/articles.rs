@@ -16,15 +16,16 @@ use super::problems::{
 };
 use super::rules;
 use crate::app::AppState;
-use crate::cache::{Entry, article_families, article_family, comments_family};
+use crate::cache::Entry;
 use crate::domain::{
-    Article, ArticleContent, ArticleFilter, ArticleSort, ArticleStatus, DraftScope, PageRequest,
-    normalize_tag, normalize_tags, slugify, summarize,
+    Article, ArticleContent, ArticleFilter, ArticleSort, ArticleStatus, DraftScope, MAX_OFFSET,
+    PageError, PageRequest, SearchTerms, normalize_tag, normalize_tags, slugify, summarize,
 };
 use crate::error::{ApiError, FieldError};
 use crate::reads::ARTICLES_PATH;
 use crate::store::StoreError;
 use crate::views::{ArticleView, ListView};
+use crate::writes::Author;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -41,10 +42,15 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ArticleListParams {
-    /// 1-based page number (default 1).
+    /// 1-based page number (default 1), for shallow pages: a page may start
+    /// at most 10,000 items in. Not with `after`.
     page: Option<u32>,
     /// Items per page (default 20, at most 100; larger values are capped).
     per_page: Option<u32>,
+    /// The id of an article: the page holds the ones that follow it in this
+    /// list's order, at any depth, as fast as the first page. `links.next`
+    /// of every page uses it. Not with `page`.
+    after: Option<i64>,
     /// Only articles by this username.
     author: Option<String>,
     /// Only articles with this tag.
@@ -52,36 +58,60 @@ pub struct ArticleListParams {
     /// `published` (default) or `draft`. Drafts list only what the caller
     /// may see: their own, or all for editors and admins.
     status: Option<ArticleStatus>,
-    /// Case-insensitive text to find in titles.
+    /// Words to find in titles: every word of at least 3 letters or digits
+    /// must appear (case and accents ignored), the last also as the start
+    /// of a longer word.
     q: Option<String>,
     /// One of `-created_at` (default), `created_at`, `-updated_at`,
     /// `updated_at`, `-published_at`, `published_at`, `title`, `-title`.
     sort: Option<String>,
 }
 
-/// Paging alone, for lists with no filters.
+/// Paging alone, for an article's comments.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
-    /// 1-based page number (default 1).
+    /// 1-based page number (default 1), for shallow pages. Not with `after`.
     page: Option<u32>,
     /// Items per page (default 20, at most 100).
     per_page: Option<u32>,
+    /// The id of a comment: the page holds the ones after it, at any depth.
+    /// `links.next` uses it. Not with `page`.
+    after: Option<i64>,
 }
 
 impl PageParams {
     pub fn parse(&self) -> Result<PageRequest, ApiError> {
-        parse_page(self.page, self.per_page)
+        parse_page(self.page, self.per_page, self.after)
     }
 }
 
-fn parse_page(page: Option<u32>, per_page: Option<u32>) -> Result<PageRequest, ApiError> {
-    let default = PageRequest::default();
-    PageRequest::new(
-        page.unwrap_or(default.page),
-        per_page.unwrap_or(default.per_page),
-    )
-    .ok_or_else(|| query_error("page", "range", "must be 1 or more"))
+/// A page by number or by cursor, not both.
+pub fn parse_page<C>(
+    page: Option<u32>,
+    per_page: Option<u32>,
+    after: Option<C>,
+) -> Result<PageRequest<C>, ApiError> {
+    let per_page = per_page.unwrap_or(PageRequest::<C>::default().per_page);
+    match (page, after) {
+        (Some(_), Some(_)) => Err(query_error(
+            "after",
+            "exclusive",
+            "give either page or after, not both",
+        )),
+        (None, Some(after)) => Ok(PageRequest::after(after, per_page)),
+        (page, None) => PageRequest::number(page.unwrap_or(1), per_page).map_err(|err| match err {
+            PageError::Zero => query_error("page", "range", "must be 1 or more"),
+            PageError::TooDeep => query_error(
+                "page",
+                "too_deep",
+                &format!(
+                    "numbered pages reach {MAX_OFFSET} items in; go deeper with \
+                         after=<id of the last item seen>, as links.next does"
+                ),
+            ),
+        }),
+    }
 }
 
 fn query_error(field: &str, code: &str, message: &str) -> ApiError {
@@ -96,7 +126,7 @@ const MAX_FILTER_CHARS: usize = 100;
 
 impl ArticleListParams {
     fn parse(self, caller: &MaybeUser) -> Result<(ArticleFilter, PageRequest), ApiError> {
-        let page = parse_page(self.page, self.per_page)?;
+        let page = parse_page(self.page, self.per_page, self.after)?;
         let sort = match self.sort.as_deref() {
             None | Some("") => ArticleSort::default(),
             Some(value) => ArticleSort::parse(value).ok_or_else(|| {
@@ -139,10 +169,16 @@ impl ArticleListParams {
                 .filter(|a| !a.is_empty()),
             tag,
             status: self.status.unwrap_or(ArticleStatus::Published),
-            q: self
-                .q
-                .map(|q| q.trim().to_owned())
-                .filter(|q| !q.is_empty()),
+            q: match self.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+                None => None,
+                Some(text) => Some(SearchTerms::parse(text).ok_or_else(|| {
+                    query_error(
+                        "q",
+                        "words",
+                        "must contain a word of at least 3 letters or digits",
+                    )
+                })?),
+            },
             sort,
             drafts,
         };
@@ -308,15 +344,15 @@ pub async fn create_article(
         return Err(ApiError::Forbidden("readers may not write articles".into()));
     }
     let (content, derived) = input.into_content(None);
-    let mut families = article_families(None, &user.username, &content.tags);
-    app.cache.before_write(&families).await;
-    let created = app.store.create_article(user.id, &content, derived).await;
-    if let Ok(article) = &created {
-        // A "not found" for the new id may be cached.
-        families.push(article_family(article.id));
-    }
-    app.cache.after_write(&families).await;
-    let article = created.map_err(|err| write_error(err, &HeaderMap::new()))?;
+    let author = Author {
+        id: user.id,
+        username: &user.username,
+    };
+    let article = app
+        .writer
+        .create_article(author, &content, derived)
+        .await
+        .map_err(|err| write_error(err, &HeaderMap::new()))?;
     let location = format!("{ARTICLES_PATH}/{}", article.id);
     Ok(written(
         StatusCode::CREATED,
@@ -410,10 +446,8 @@ pub async fn delete_article(
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let current = editable_article(&app, &user, id, &headers).await?;
-    let mut families = article_families(Some(id), &current.author.username, &current.tags);
-    families.push(comments_family(id));
-    app.cache
-        .around_write(&families, app.store.delete_article(id, current.version))
+    app.writer
+        .delete_article(&current)
         .await
         .map_err(|err| write_error(err, &headers))?;
     Ok(StatusCode::NO_CONTENT)
@@ -448,15 +482,9 @@ async fn save(
     content: ArticleContent,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    let tags = current.tags.iter().chain(&content.tags);
-    let families = article_families(Some(current.id), &current.author.username, tags);
     let article = app
-        .cache
-        .around_write(
-            &families,
-            app.store
-                .update_article(current.id, current.version, &content),
-        )
+        .writer
+        .update_article(&current, &content)
         .await
         .map_err(|err| write_error(err, headers))?;
     Ok(written(StatusCode::OK, &Entry::article(article), None))

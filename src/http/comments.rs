@@ -15,7 +15,7 @@ use super::extract::{AppPath, AppQuery, AuthUser, MaybeUser, Valid};
 use super::problems::{BadQuery, Forbidden, Invalid, NotFound, Unauthorized};
 use super::rules;
 use crate::app::AppState;
-use crate::cache::{Entry, comments_family};
+use crate::cache::Entry;
 use crate::error::ApiError;
 use crate::views::{CommentView, ListView};
 
@@ -101,13 +101,9 @@ pub async fn create_comment(
     Valid(input): Valid<CommentInput>,
 ) -> Result<Response, ApiError> {
     visible_article(&app, Some(user.viewer()), id).await?;
-    let families = [comments_family(id)];
     let comment = app
-        .cache
-        .around_write(
-            &families,
-            app.store.create_comment(id, user.id, input.body.trim()),
-        )
+        .writer
+        .create_comment(id, user.id, input.body.trim())
         .await?;
     let location = format!("/api/v1/comments/{}", comment.id);
     let entry = Entry::json(&CommentView::from(comment), None);
@@ -130,12 +126,13 @@ pub async fn find_comment(
     AppPath(id): AppPath<i64>,
     request: ReadRequest,
 ) -> Result<Response, ApiError> {
-    let comment = app.store.find_comment(id).await?.ok_or_else(no_comment)?;
-    let draft = visible_article(&app, caller.viewer(), comment.article_id)
+    let cached = app.reader.comment(id).await?;
+    let entry = cached.entry.as_ref().ok_or_else(no_comment)?;
+    let article_id = entry.of_article.ok_or_else(no_comment)?;
+    let draft = visible_article(&app, caller.viewer(), article_id)
         .await
         .map_err(|_| no_comment())?;
-    let entry = Entry::json(&CommentView::from(comment), None);
-    Ok(serve(&entry, &request, comment_caching(&app, draft)))
+    Ok(serve(entry, &request, comment_caching(&app, draft)))
 }
 
 /// Delete a comment (its author, editors and admins).
@@ -164,10 +161,7 @@ pub async fn delete_comment(
             "only its author, editors and admins may delete a comment".into(),
         ));
     }
-    let families = [comments_family(comment.article_id)];
-    app.cache
-        .around_write(&families, app.store.delete_comment(id))
-        .await?;
+    app.writer.delete_comment(&comment).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

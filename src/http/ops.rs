@@ -12,6 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::AppState;
+use crate::cache::RedisHealth;
 
 /// A dependency that does not answer within this is reported down.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -27,7 +28,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct Health {
     /// `ok`, `ready`, `degraded` (Redis down) or `unavailable`.
     pub status: &'static str,
-    /// Each dependency: `ok` or `down`.
+    /// Each dependency: `ok` or `down`; Redis also `full` (it refuses
+    /// writes, so shared entries are not refreshed; invalidations still hold).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<Check>,
 }
@@ -57,28 +59,29 @@ pub async fn healthz() -> Json<Health> {
 pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Health>) {
     let (database, redis) = tokio::join!(
         tokio::time::timeout(CHECK_TIMEOUT, app.store.ping()),
-        tokio::time::timeout(CHECK_TIMEOUT, app.cache.redis_status()),
+        tokio::time::timeout(CHECK_TIMEOUT, app.cache.redis_health()),
     );
     let database_up = matches!(database, Ok(Ok(())));
     let mut checks = vec![Check {
         name: "database",
         status: if database_up { "ok" } else { "down" },
     }];
+    let redis = match redis {
+        Ok(health) => health,
+        Err(_) => Some(RedisHealth::Down),
+    };
     let redis_up = match redis {
-        Ok(None) => true,
-        Ok(Some(up)) => {
+        None => true,
+        Some(health) => {
             checks.push(Check {
                 name: "redis",
-                status: if up { "ok" } else { "down" },
+                status: match health {
+                    RedisHealth::Ok => "ok",
+                    RedisHealth::Down => "down",
+                    RedisHealth::Full => "full",
+                },
             });
-            up
-        }
-        Err(_) => {
-            checks.push(Check {
-                name: "redis",
-                status: "down",
-            });
-            false
+            health == RedisHealth::Ok
         }
     };
     let (status, word) = match (database_up, redis_up) {

@@ -2,10 +2,12 @@
 
 use axum::extract::State;
 use axum::response::Response;
+use serde::Deserialize;
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::articles::PageParams;
+use super::articles::parse_page;
 use super::conditional::{Caching, ReadRequest, serve};
 use super::extract::AppQuery;
 use super::problems::BadQuery;
@@ -17,10 +19,23 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_tags))
 }
 
-/// List tags, most used first.
+/// Paging for the tag list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TagPageParams {
+    /// 1-based page number (default 1). Not with `after`.
+    page: Option<u32>,
+    /// Items per page (default 20, at most 100).
+    per_page: Option<u32>,
+    /// The name of a tag: the page holds the ones after it in this order.
+    /// `links.next` uses it. Not with `page`.
+    after: Option<String>,
+}
+
+/// List tags, most used first, then by name.
 #[utoipa::path(
     get, path = "/tags", tag = "tags",
-    params(PageParams),
+    params(TagPageParams),
     responses(
         (status = 200, description = "One page of tags", body = ListView<TagView>),
         (status = 304, description = "Unchanged since the ETag in If-None-Match"),
@@ -29,10 +44,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 )]
 pub async fn list_tags(
     State(app): State<AppState>,
-    AppQuery(params): AppQuery<PageParams>,
+    AppQuery(params): AppQuery<TagPageParams>,
     request: ReadRequest,
 ) -> Result<Response, ApiError> {
-    let cached = app.reader.tags(params.parse()?).await?;
+    let page = parse_page(params.page, params.per_page, params.after)?;
+    let cached = app.reader.tags(page).await?;
     let entry = cached
         .entry
         .as_ref()

@@ -62,8 +62,8 @@ pub async fn register_user(
     let hash = app.auth.passwords.hash(&input.password).await;
     let role = app.settings.auth.registration_role;
     let user = app
-        .store
-        .create_user(&input.username, &hash, role)
+        .writer
+        .register_user(&input.username, &hash, role)
         .await
         .map_err(|err| match err {
             StoreError::Duplicate => ApiError::Conflict("that username is taken".into()),
@@ -117,10 +117,10 @@ pub async fn find_user(
     AppPath(id): AppPath<i64>,
     request: ReadRequest,
 ) -> Result<Response, ApiError> {
-    let user = app.store.find_user(id).await?.ok_or_else(no_user)?;
-    let entry = Entry::json(&UserView::from(user), None);
+    let cached = app.reader.user(id).await?;
+    let entry = cached.entry.as_ref().ok_or_else(no_user)?;
     Ok(serve(
-        &entry,
+        entry,
         &request,
         Caching::Public(&app.cache_control.article),
     ))
@@ -150,7 +150,7 @@ pub async fn update_user(
         return Err(ApiError::Forbidden("only admins may change roles".into()));
     }
     let user = app
-        .store
+        .writer
         .set_role(id, patch.role)
         .await
         .map_err(|err| match err {

@@ -3,13 +3,14 @@
 
 use std::sync::Arc;
 
-use crate::cache::{Cache, Cached, Entry, Key, surrogate_key};
+use crate::cache::{Cache, Cached, Entry, Key};
 use crate::domain::{ArticleFilter, ArticleStatus, DraftScope, PageRequest};
 use crate::store::{Store, StoreError};
-use crate::views::{ArticleView, CommentView, ListView, TagView, page_query};
+use crate::views::{ArticleView, CommentView, ListView, TagView, UserView, page_query};
 
 /// Path of the article collection, for list links.
 pub const ARTICLES_PATH: &str = "/api/v1/articles";
+pub const TAGS_PATH: &str = "/api/v1/tags";
 
 #[derive(Clone)]
 pub struct Reader {
@@ -28,7 +29,7 @@ impl Reader {
         self.cache
             .get_or_load(&key, || async {
                 let article = self.store.find_article(id).await?;
-                Ok(article.map(|a| Entry::article(a).with_tags(tags_of(&key, []))))
+                Ok(article.map(|a| Entry::article(a).with_tags(surrogate_keys(&key, []))))
             })
             .await
     }
@@ -40,7 +41,7 @@ impl Reader {
     ) -> Result<Arc<Cached>, StoreError> {
         let params = list_params(filter);
         let borrowed: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let query = page_query(&borrowed, page.page, page.per_page);
+        let query = page_query(&borrowed, &page.start, page.per_page);
         let scope = match (filter.status, filter.drafts) {
             (ArticleStatus::Published, _) => String::new(),
             (ArticleStatus::Draft, DraftScope::None) => "draft-none".into(),
@@ -52,20 +53,16 @@ impl Reader {
             &scope,
             filter.author.as_deref(),
             filter.tag.as_deref(),
+            page.cursor().copied(),
         );
         self.cache
             .get_or_load(&key, || async {
-                let paged = self.store.list_articles(filter, page).await?;
+                let paged = self.store.list_articles(filter, page.clone()).await?;
                 let last_modified = paged.items.iter().map(|a| a.updated_at).max();
-                let ids: Vec<String> = paged
-                    .items
-                    .iter()
-                    .map(|a| format!("article-{}", a.id))
-                    .collect();
+                let ids = paged.items.iter().map(|a| format!("article-{}", a.id));
+                let tags = surrogate_keys(&key, ids);
                 let list: ListView<ArticleView> = ListView::new(paged, ARTICLES_PATH, &borrowed);
-                Ok(Some(
-                    Entry::json(&list, last_modified).with_tags(tags_of(&key, ids)),
-                ))
+                Ok(Some(Entry::json(&list, last_modified).with_tags(tags)))
             })
             .await
     }
@@ -76,27 +73,60 @@ impl Reader {
         article_id: i64,
         page: PageRequest,
     ) -> Result<Arc<Cached>, StoreError> {
-        let key = Key::comments(article_id, page.page, page.per_page);
+        let key = Key::comments(article_id, &page_query(&[], &page.start, page.per_page));
         self.cache
             .get_or_load(&key, || async {
-                let paged = self.store.list_comments(article_id, page).await?;
+                let paged = self.store.list_comments(article_id, page.clone()).await?;
                 let last_modified = paged.items.iter().map(|c| c.created_at).max();
                 let path = format!("{ARTICLES_PATH}/{article_id}/comments");
                 let list: ListView<CommentView> = ListView::new(paged, &path, &[]);
                 Ok(Some(
-                    Entry::json(&list, last_modified).with_tags(tags_of(&key, [])),
+                    Entry::json(&list, last_modified).with_tags(surrogate_keys(&key, [])),
                 ))
             })
             .await
     }
 
-    pub async fn tags(&self, page: PageRequest) -> Result<Arc<Cached>, StoreError> {
-        let key = Key::tags(page.page, page.per_page);
+    /// One comment; the caller checks its article is visible.
+    pub async fn comment(&self, id: i64) -> Result<Arc<Cached>, StoreError> {
+        let key = Key::comment(id);
         self.cache
             .get_or_load(&key, || async {
-                let paged = self.store.list_tags(page).await?;
-                let list: ListView<TagView> = ListView::new(paged, "/api/v1/tags", &[]);
-                Ok(Some(Entry::json(&list, None).with_tags(tags_of(&key, []))))
+                let Some(comment) = self.store.find_comment(id).await? else {
+                    return Ok(None);
+                };
+                let (article_id, created_at) = (comment.article_id, comment.created_at);
+                let article = format!("article-{article_id}");
+                let entry = Entry::json(&CommentView::from(comment), Some(created_at))
+                    .of_article(article_id)
+                    .with_tags(surrogate_keys(&key, [article]));
+                Ok(Some(entry))
+            })
+            .await
+    }
+
+    pub async fn tags(&self, page: PageRequest<String>) -> Result<Arc<Cached>, StoreError> {
+        let key = Key::tags(&page_query(&[], &page.start, page.per_page));
+        self.cache
+            .get_or_load(&key, || async {
+                let paged = self.store.list_tags(page.clone()).await?;
+                let list: ListView<TagView> = ListView::new(paged, TAGS_PATH, &[]);
+                Ok(Some(
+                    Entry::json(&list, None).with_tags(surrogate_keys(&key, [])),
+                ))
+            })
+            .await
+    }
+
+    /// A user's public profile.
+    pub async fn user(&self, id: i64) -> Result<Arc<Cached>, StoreError> {
+        let key = Key::user(id);
+        self.cache
+            .get_or_load(&key, || async {
+                let user = self.store.find_user(id).await?;
+                Ok(user.map(|user| {
+                    Entry::json(&UserView::from(user), None).with_tags(surrogate_keys(&key, []))
+                }))
             })
             .await
     }
@@ -115,7 +145,7 @@ fn list_params(filter: &ArticleFilter) -> Vec<(&'static str, String)> {
         params.push(("status", "draft".to_owned()));
     }
     if let Some(q) = &filter.q {
-        params.push(("q", q.clone()));
+        params.push(("q", q.to_query()));
     }
     if filter.sort != Default::default() {
         params.push(("sort", filter.sort.as_param().to_owned()));
@@ -124,8 +154,12 @@ fn list_params(filter: &ArticleFilter) -> Vec<(&'static str, String)> {
 }
 
 /// Surrogate keys: the key's families, then any extra (the listed articles).
-fn tags_of(key: &Key, extra: impl IntoIterator<Item = String>) -> String {
-    let mut tags: Vec<String> = key.families.iter().map(|f| surrogate_key(f)).collect();
-    tags.extend(extra);
+fn surrogate_keys(key: &Key, extra: impl IntoIterator<Item = String>) -> String {
+    let mut tags: Vec<String> = key.families.iter().map(|f| f.surrogate_key()).collect();
+    for tag in extra {
+        if !tags.contains(&tag) {
+            tags.push(tag);
+        }
+    }
     tags.join(" ")
 }

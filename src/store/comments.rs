@@ -11,31 +11,48 @@ macro_rules! select_comments {
 }
 
 impl Store {
-    /// An article's comments, oldest first.
+    /// An article's comments, oldest first; a cursor is the id of a
+    /// comment of this article, and the page holds the ones after it.
     pub async fn list_comments(
         &self,
         article_id: i64,
         page: PageRequest,
     ) -> Result<Paged<Comment>, StoreError> {
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM comments WHERE article_id = ?")
-            .bind(article_id)
-            .fetch_one(&self.pool)
-            .await?;
+        let mut conn = self.pool.acquire().await?;
+        let after = match page.cursor() {
+            None => 0,
+            Some(&after) => {
+                sqlx::query("SELECT 1 FROM comments WHERE id = ? AND article_id = ?")
+                    .bind(after)
+                    .bind(article_id)
+                    .fetch_optional(&mut *conn)
+                    .await?
+                    .ok_or(StoreError::UnknownCursor)?;
+                after
+            }
+        };
         let sql = concat!(
             select_comments!(),
-            " WHERE c.article_id = ? ORDER BY c.id LIMIT ? OFFSET ?"
+            " WHERE c.article_id = ? AND c.id > ? ORDER BY c.id LIMIT ? OFFSET ?"
         );
         let rows: Vec<CommentRow> = sqlx::query_as(sql)
             .bind(article_id)
-            .bind(i64::from(page.per_page))
+            .bind(after)
+            .bind(page.fetch_limit())
             .bind(i64::try_from(page.offset()).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *conn)
             .await?;
-        Ok(Paged {
-            items: rows.into_iter().map(Comment::from).collect(),
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM comments WHERE article_id = ?")
+            .bind(article_id)
+            .fetch_one(&mut *conn)
+            .await?;
+        let comments = rows.into_iter().map(Comment::from).collect();
+        Ok(Paged::from_rows(
+            comments,
             page,
-            total: u64::try_from(total).unwrap_or(0),
-        })
+            u64::try_from(total).unwrap_or(0),
+            |comment| comment.id,
+        ))
     }
 
     pub async fn find_comment(&self, id: i64) -> Result<Option<Comment>, StoreError> {
@@ -53,19 +70,27 @@ impl Store {
         author_id: i64,
         body: &str,
     ) -> Result<Comment, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        let result = sqlx::query(
-            "INSERT INTO comments (article_id, author_id, body, created_at) VALUES (?, ?, ?, ?)",
-        )
-        .bind(article_id)
-        .bind(author_id)
-        .bind(body)
-        .bind(now().timestamp_millis())
-        .execute(&mut *conn)
-        .await?;
-        let id = inserted_id(&mut conn, &result).await?;
-        drop(conn);
-        self.find_comment(id).await?.ok_or(StoreError::NotFound)
+        let now = now().timestamp_millis();
+        self.retrying(|| async {
+            let mut tx = self.begin_write().await?;
+            let result = sqlx::query(
+                "INSERT INTO comments (article_id, author_id, body, created_at) VALUES (?, ?, ?, ?)",
+            )
+            .bind(article_id)
+            .bind(author_id)
+            .bind(body)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            let id = inserted_id(&mut tx, &result).await?;
+            let row: CommentRow = sqlx::query_as(concat!(select_comments!(), " WHERE c.id = ?"))
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(row.into())
+        })
+        .await
     }
 
     pub async fn delete_comment(&self, id: i64) -> Result<(), StoreError> {

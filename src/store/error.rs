@@ -10,6 +10,13 @@ pub enum StoreError {
     /// The row changed since the caller read it (optimistic concurrency).
     #[error("version mismatch")]
     Stale,
+    /// A list's `after` names no article that the list could hold.
+    #[error("unknown cursor")]
+    UnknownCursor,
+    /// The database kept rolling the write back to break deadlocks or lock
+    /// waits; nothing was written and a later retry should succeed.
+    #[error("the write kept losing lock contention")]
+    Contended,
     /// The database cannot be reached or has no free connection.
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -29,10 +36,29 @@ impl StoreError {
     pub fn unshare(err: std::sync::Arc<StoreError>) -> Self {
         std::sync::Arc::try_unwrap(err).unwrap_or_else(|shared| match &*shared {
             StoreError::NotFound => StoreError::NotFound,
+            StoreError::UnknownCursor => StoreError::UnknownCursor,
+            StoreError::Contended => StoreError::Contended,
             StoreError::Unavailable(cause) => StoreError::Unavailable(cause.clone()),
             other => StoreError::Shared(other.to_string()),
         })
     }
+}
+
+/// MariaDB/MySQL: the transaction was rolled back to break a deadlock
+/// (1213) or waited too long for a lock (1205).
+const MYSQL_DEADLOCK: u16 = 1213;
+const MYSQL_LOCK_WAIT_TIMEOUT: u16 = 1205;
+/// SQLite: the database (or a table) is locked by another connection.
+const SQLITE_BUSY_OR_LOCKED: [&str; 4] = ["5", "6", "261", "517"];
+
+fn is_contention(db: &dyn sqlx::error::DatabaseError) -> bool {
+    if let Some(mysql) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        return matches!(mysql.number(), MYSQL_DEADLOCK | MYSQL_LOCK_WAIT_TIMEOUT);
+    }
+    db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
+        && db
+            .code()
+            .is_some_and(|code| SQLITE_BUSY_OR_LOCKED.contains(&code.as_ref()))
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -43,6 +69,7 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) if db.kind() == ErrorKind::UniqueViolation => {
                 StoreError::Duplicate
             }
+            sqlx::Error::Database(db) if is_contention(db.as_ref()) => StoreError::Contended,
             sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)

@@ -2,13 +2,19 @@
 //!
 //! Both run the same SQL through sqlx's `Any` driver: times are stored as
 //! epoch milliseconds and every statement sticks to the dialects' common
-//! ground (`?` placeholders, no `RETURNING`). The one difference, ignoring
-//! duplicate inserts, lives in [`Dialect`]. Every value from a request is a
-//! bound parameter; only whitelisted fragments are ever pushed as SQL text.
+//! ground (`?` placeholders, no `RETURNING`). The few differences (ignoring
+//! duplicates, upserts, full-text matching, how a write transaction starts)
+//! live in [`Dialect`]. Every value from a request is a bound parameter;
+//! only whitelisted fragments are ever pushed as SQL text.
+//!
+//! Every list is a walk along one feed (see `feeds`); every read of an
+//! article is one statement, so it sees one version of it; every write is
+//! one transaction that answers from its own reads.
 
 mod articles;
 mod comments;
 mod error;
+mod feeds;
 mod rows;
 mod seed;
 mod tags;
@@ -17,10 +23,11 @@ mod users;
 use std::path::Path;
 use std::time::Duration;
 
+use rand::Rng;
 use sqlx::any::AnyQueryResult;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::Migrator;
-use sqlx::{AnyConnection, AnyPool, Executor};
+use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
 
 pub use error::StoreError;
 pub use seed::SeedReport;
@@ -44,7 +51,55 @@ impl Dialect {
             Dialect::Sqlite => "INSERT OR IGNORE",
         }
     }
+
+    /// Ends an `INSERT INTO feed_counts ... VALUES ...` so that existing
+    /// counts are added to.
+    fn add_to_counts(self) -> &'static str {
+        match self {
+            Dialect::MySql => " ON DUPLICATE KEY UPDATE articles = articles + VALUES(articles)",
+            Dialect::Sqlite => {
+                " ON CONFLICT (feed_kind, feed_id, status) \
+                 DO UPDATE SET articles = articles + excluded.articles"
+            }
+        }
+    }
+
+    /// A condition on `articles a`, around a bound full-text query (see
+    /// [`Dialect::search_query`]): the title has every word.
+    fn title_matches(self) -> (&'static str, &'static str) {
+        match self {
+            Dialect::MySql => ("MATCH (a.title) AGAINST (", " IN BOOLEAN MODE)"),
+            Dialect::Sqlite => (
+                "a.id IN (SELECT rowid FROM articles_fts WHERE articles_fts MATCH ",
+                ")",
+            ),
+        }
+    }
+
+    /// The full-text query for these words: all required, the last also
+    /// as a prefix. The words hold only letters, digits and underscores, so
+    /// no search syntax can be smuggled in.
+    fn search_query(self, words: &[String]) -> String {
+        let last = words.len().saturating_sub(1);
+        let term = |(i, word): (usize, &String)| {
+            let prefix = if i == last { "*" } else { "" };
+            match self {
+                Dialect::MySql => format!("+{word}{prefix}"),
+                Dialect::Sqlite => format!("\"{word}\"{prefix}"),
+            }
+        };
+        words
+            .iter()
+            .enumerate()
+            .map(term)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
 }
+
+/// Attempts of a write transaction that the database rolled back to break
+/// a deadlock or a lock wait, before the caller is told to retry later.
+const WRITE_ATTEMPTS: u32 = 4;
 
 /// A handle to the database; cheap to clone.
 #[derive(Debug, Clone)]
@@ -91,6 +146,40 @@ impl Store {
             Dialect::Sqlite => &SQLITE_MIGRATIONS,
         };
         migrator.run(&self.pool).await.map_err(StoreError::Migrate)
+    }
+
+    /// Runs `attempt` (one write transaction, begun with
+    /// [`Store::begin_write`] and committed) again, a few times after a
+    /// short random pause, if the database rolled it back to break a
+    /// deadlock or a lock wait; then the caller gets
+    /// [`StoreError::Contended`]. `attempt` must not act outside its
+    /// transaction, since it may run more than once.
+    async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        let mut tries = 1;
+        loop {
+            match attempt().await {
+                Err(StoreError::Contended) if tries < WRITE_ATTEMPTS => {
+                    crate::metrics::write_retried();
+                    let pause = rand::rng().random_range(5..20) * u64::from(tries);
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                    tries += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// SQLite takes its write lock up front, so two writers never both
+    /// hold a read lock that each needs to upgrade.
+    async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        Ok(match self.dialect {
+            Dialect::MySql => self.pool.begin().await?,
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+        })
     }
 
     /// A round trip to the database, for readiness checks.
@@ -140,20 +229,6 @@ async fn inserted_id(conn: &mut AnyConnection, result: &AnyQueryResult) -> Resul
     }
 }
 
-/// Escapes `LIKE` wildcards so user text matches literally (escape char `!`).
-fn like_pattern(text: &str) -> String {
-    let mut pattern = String::with_capacity(text.len() + 2);
-    pattern.push('%');
-    for c in text.chars() {
-        if matches!(c, '!' | '%' | '_') {
-            pattern.push('!');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,7 +249,9 @@ mod tests {
     }
 
     #[test]
-    fn like_wildcards_are_escaped() {
-        assert_eq!(like_pattern("50%_off!"), "%50!%!_off!!%");
+    fn search_queries_require_every_word_and_take_the_last_as_a_prefix() {
+        let words = ["rust".to_owned(), "async".to_owned()];
+        assert_eq!(Dialect::MySql.search_query(&words), "+rust +async*");
+        assert_eq!(Dialect::Sqlite.search_query(&words), "\"rust\" \"async\"*");
     }
 }

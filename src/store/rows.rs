@@ -10,7 +10,7 @@ use crate::domain::{Article, ArticleStatus, Author, Comment, Role, TagCount, Use
 /// `concat!` stay static strings.
 macro_rules! article_columns {
     () => {
-        "a.id, a.slug, a.title, a.summary, a.status, a.author_id, \
+        "a.id, a.slug, a.title, a.summary, a.status, a.tag_list, a.author_id, \
          u.username AS author_username, a.created_at, a.updated_at, a.published_at, a.version"
     };
 }
@@ -26,6 +26,8 @@ pub(super) struct ArticleRow {
     #[sqlx(default)]
     body: Option<String>,
     status: String,
+    /// The article's tags, sorted and separated by spaces (no tag has one).
+    tag_list: String,
     author_id: i64,
     author_username: String,
     created_at: i64,
@@ -35,7 +37,12 @@ pub(super) struct ArticleRow {
 }
 
 impl ArticleRow {
-    pub(super) fn into_article(self, tags: Vec<String>) -> Article {
+    pub(super) fn into_article(self) -> Article {
+        let tags = self
+            .tag_list
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
         Article {
             id: self.id,
             slug: self.slug,
@@ -58,6 +65,13 @@ impl ArticleRow {
     pub(super) fn id(&self) -> i64 {
         self.id
     }
+}
+
+/// How an article's tags are stored in its row: sorted, space-separated.
+pub(super) fn tag_list(tags: &[String]) -> String {
+    let mut sorted: Vec<&str> = tags.iter().map(String::as_str).collect();
+    sorted.sort_unstable();
+    sorted.join(" ")
 }
 
 #[derive(FromRow)]

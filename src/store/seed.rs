@@ -1,6 +1,7 @@
 //! Realistic sample data in bulk: multi-row inserts in batches, one
 //! transaction per batch, so 100,000 articles take seconds, not minutes.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
@@ -8,6 +9,9 @@ use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
 use sqlx::{Any, QueryBuilder};
 
+use super::articles::tag_refs;
+use super::feeds::{CountChanges, Indexed, TagRef, add_entries};
+use super::rows::tag_list;
 use super::{Store, StoreError};
 use crate::domain::time::now;
 use crate::domain::{ArticleStatus, Role, slugify, summarize};
@@ -125,7 +129,8 @@ pub struct SeedReport {
 
 impl Store {
     /// Writes `articles` sample articles (90% published) by 20 new authors who
-    /// share `password_hash`, with tags and some comments.
+    /// share `password_hash`, with tags and some comments. Articles arrive in
+    /// time order over the last two years, as a real feed's do.
     pub async fn seed(
         &self,
         articles: usize,
@@ -146,33 +151,27 @@ impl Store {
                     .id,
             );
         }
-        let mut insert_tags = QueryBuilder::<Any>::new(format!(
-            "{} INTO tags (name) ",
-            self.dialect.insert_ignore()
-        ));
-        insert_tags.push_values(TAGS, |mut row, tag| {
-            row.push_bind(*tag);
-        });
-        insert_tags.build().execute(&self.pool).await?;
-        let tag_ids: Vec<i64> = {
-            let mut query = QueryBuilder::<Any>::new("SELECT id FROM tags WHERE name IN (");
-            let mut names = query.separated(", ");
-            for tag in TAGS {
-                names.push_bind(*tag);
-            }
-            query.push(")");
-            query.build_query_scalar().fetch_all(&self.pool).await?
-        };
+        let tags: Vec<String> = TAGS.iter().map(|t| (*t).to_owned()).collect();
+        self.ensure_tags(&tags).await?;
+        let tags = tag_refs(&mut *self.pool.acquire().await?, &tags).await?;
 
+        let clock = SeedClock::new(now().timestamp_millis(), articles);
+        let mut counts = CountChanges::default();
         let mut comments = 0;
         let mut done = 0;
         while done < articles {
             let size = BATCH.min(articles - done);
+            let batch: Vec<SeedArticle> = (0..size)
+                .map(|i| SeedArticle::random(&mut rng, &run, done + i, &clock, &authors, &tags))
+                .collect();
             comments += self
-                .seed_batch(&mut rng, &run, done, size, &authors, &tag_ids)
+                .seed_batch(&mut rng, &batch, &clock, &authors, &mut counts)
                 .await?;
             done += size;
         }
+        let mut tx = self.begin_write().await?;
+        counts.apply(&mut tx, self.dialect).await?;
+        tx.commit().await?;
         Ok(SeedReport {
             authors: AUTHORS,
             articles,
@@ -184,29 +183,23 @@ impl Store {
     async fn seed_batch(
         &self,
         rng: &mut StdRng,
-        run: &str,
-        first: usize,
-        size: usize,
+        batch: &[SeedArticle],
+        clock: &SeedClock,
         authors: &[i64],
-        tag_ids: &[i64],
+        counts: &mut CountChanges,
     ) -> Result<usize, StoreError> {
-        let now = now().timestamp_millis();
-        let rows: Vec<SeedArticle> = (0..size)
-            .map(|i| SeedArticle::random(rng, run, first + i, authors, now))
-            .collect();
-
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut insert = QueryBuilder::<Any>::new(
-            "INSERT INTO articles (slug, title, title_search, summary, body, status, author_id, \
+            "INSERT INTO articles (slug, title, summary, body, status, tag_list, author_id, \
              created_at, updated_at, published_at, version) ",
         );
-        insert.push_values(&rows, |mut row, article| {
+        insert.push_values(batch, |mut row, article| {
             row.push_bind(article.slug.clone())
                 .push_bind(article.title.clone())
-                .push_bind(article.title.to_lowercase())
                 .push_bind(summarize(&article.body))
                 .push_bind(article.body.clone())
                 .push_bind(article.status.as_str())
+                .push_bind(article.tag_list.clone())
                 .push_bind(article.author_id)
                 .push_bind(article.created_at)
                 .push_bind(article.created_at)
@@ -217,37 +210,45 @@ impl Store {
         });
         insert.build().execute(&mut *tx).await?;
 
-        let mut select = QueryBuilder::<Any>::new("SELECT id FROM articles WHERE slug IN (");
+        let mut select = QueryBuilder::<Any>::new("SELECT id, slug FROM articles WHERE slug IN (");
         let mut slugs = select.separated(", ");
-        for article in &rows {
+        for article in batch {
             slugs.push_bind(article.slug.clone());
         }
         select.push(")");
-        let ids: Vec<i64> = select.build_query_scalar().fetch_all(&mut *tx).await?;
+        let ids: HashMap<String, i64> = select
+            .build_query_as::<(i64, String)>()
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .map(|(id, slug)| (slug, id))
+            .collect();
 
-        let mut links = Vec::new();
+        let mut indexed = Vec::with_capacity(batch.len());
         let mut comments = Vec::new();
-        for &id in &ids {
-            let count = rng.random_range(1..=3);
-            for &tag in tag_ids.choose_multiple(rng, count) {
-                links.push((id, tag));
-            }
+        for article in batch {
+            let id = ids[&article.slug];
+            indexed.push(Indexed {
+                id,
+                status: article.status,
+                author_id: article.author_id,
+                created_at: article.created_at,
+                updated_at: article.created_at,
+                published_at: match article.status {
+                    ArticleStatus::Published => article.created_at,
+                    ArticleStatus::Draft => 0,
+                },
+                title: &article.title,
+                tags: &article.tags,
+            });
             for _ in 0..rng.random_range(0..=1) {
                 let author = *authors.choose(rng).unwrap_or(&authors[0]);
-                comments.push((
-                    id,
-                    author,
-                    sentence(rng, 12),
-                    now - rng.random_range(0..TWO_YEARS_MS / 4),
-                ));
+                let age = rng.random_range(0..TWO_YEARS_MS / 4);
+                let at = (article.created_at + age).min(clock.now);
+                comments.push((id, author, sentence(rng, 12), at));
             }
         }
-        let mut insert_links =
-            QueryBuilder::<Any>::new("INSERT INTO article_tags (article_id, tag_id) ");
-        insert_links.push_values(&links, |mut row, (article, tag)| {
-            row.push_bind(*article).push_bind(*tag);
-        });
-        insert_links.build().execute(&mut *tx).await?;
+        add_entries(&mut tx, &indexed, counts).await?;
         if !comments.is_empty() {
             let mut insert_comments = QueryBuilder::<Any>::new(
                 "INSERT INTO comments (article_id, author_id, body, created_at) ",
@@ -265,6 +266,30 @@ impl Store {
     }
 }
 
+/// Spreads creation times evenly over the last two years, oldest first.
+struct SeedClock {
+    start: i64,
+    step: i64,
+    now: i64,
+}
+
+impl SeedClock {
+    fn new(now: i64, articles: usize) -> Self {
+        let step = TWO_YEARS_MS / i64::try_from(articles.max(1)).unwrap_or(i64::MAX);
+        Self {
+            start: now - TWO_YEARS_MS,
+            step: step.max(1),
+            now,
+        }
+    }
+
+    /// When the `n`th article was written: in its own slot, at a random moment.
+    fn at(&self, rng: &mut StdRng, n: usize) -> i64 {
+        let slot = i64::try_from(n).unwrap_or(i64::MAX);
+        self.start + slot * self.step + rng.random_range(0..self.step)
+    }
+}
+
 struct SeedArticle {
     slug: String,
     title: String,
@@ -272,10 +297,19 @@ struct SeedArticle {
     status: ArticleStatus,
     author_id: i64,
     created_at: i64,
+    tags: Vec<TagRef>,
+    tag_list: String,
 }
 
 impl SeedArticle {
-    fn random(rng: &mut StdRng, run: &str, n: usize, authors: &[i64], now: i64) -> Self {
+    fn random(
+        rng: &mut StdRng,
+        run: &str,
+        n: usize,
+        clock: &SeedClock,
+        authors: &[i64],
+        tags: &[TagRef],
+    ) -> Self {
         let draft = rng.random_bool(0.1);
         let words = rng.random_range(3..=8);
         let mut title = sentence(rng, words);
@@ -292,6 +326,9 @@ impl SeedArticle {
             })
             .collect::<Vec<_>>()
             .join("\n\n");
+        let count = rng.random_range(1..=3);
+        let tags: Vec<TagRef> = tags.choose_multiple(rng, count).cloned().collect();
+        let names: Vec<String> = tags.iter().map(|(_, name)| name.clone()).collect();
         Self {
             slug: format!("{}-{run}{n}", slugify(&title)),
             title,
@@ -302,7 +339,9 @@ impl SeedArticle {
                 ArticleStatus::Published
             },
             author_id: *authors.choose(rng).unwrap_or(&authors[0]),
-            created_at: now - rng.random_range(0..TWO_YEARS_MS),
+            created_at: clock.at(rng, n),
+            tags,
+            tag_list: tag_list(&names),
         }
     }
 }

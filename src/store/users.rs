@@ -1,7 +1,17 @@
+use sqlx::AnyConnection;
+
 use super::rows::UserRow;
 use super::{Store, StoreError, inserted_id};
 use crate::domain::time::now;
 use crate::domain::{Role, User};
+
+const FIND_USER: &str = "SELECT id, username, role, created_at FROM users WHERE id = ?";
+
+/// A user, read inside a write's transaction.
+async fn find_user(conn: &mut AnyConnection, id: i64) -> Result<User, StoreError> {
+    let row: UserRow = sqlx::query_as(FIND_USER).bind(id).fetch_one(conn).await?;
+    Ok(row.into())
+}
 
 /// A user with the password hash to check a login against.
 pub struct Credentials {
@@ -28,26 +38,29 @@ impl Store {
         role: Role,
     ) -> Result<User, StoreError> {
         let now = now().timestamp_millis();
-        let mut conn = self.pool.acquire().await?;
-        let result = sqlx::query(
-            "INSERT INTO users (username, password_hash, role, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(username)
-        .bind(password_hash)
-        .bind(role.as_str())
-        .bind(now)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-        let id = inserted_id(&mut conn, &result).await?;
-        drop(conn);
-        self.find_user(id).await?.ok_or(StoreError::NotFound)
+        self.retrying(|| async {
+            let mut tx = self.begin_write().await?;
+            let result = sqlx::query(
+                "INSERT INTO users (username, password_hash, role, created_at, updated_at) \
+                 VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(username)
+            .bind(password_hash)
+            .bind(role.as_str())
+            .bind(now)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            let id = inserted_id(&mut tx, &result).await?;
+            let user = find_user(&mut tx, id).await?;
+            tx.commit().await?;
+            Ok(user)
+        })
+        .await
     }
 
     pub async fn find_user(&self, id: i64) -> Result<Option<User>, StoreError> {
-        let sql = "SELECT id, username, role, created_at FROM users WHERE id = ?";
-        let row = sqlx::query_as::<_, UserRow>(sql)
+        let row = sqlx::query_as::<_, UserRow>(FIND_USER)
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -71,16 +84,23 @@ impl Store {
     }
 
     pub async fn set_role(&self, id: i64, role: Role) -> Result<User, StoreError> {
-        let result = sqlx::query("UPDATE users SET role = ?, updated_at = ? WHERE id = ?")
-            .bind(role.as_str())
-            .bind(now().timestamp_millis())
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        if result.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        self.find_user(id).await?.ok_or(StoreError::NotFound)
+        let now = now().timestamp_millis();
+        self.retrying(|| async {
+            let mut tx = self.begin_write().await?;
+            let result = sqlx::query("UPDATE users SET role = ?, updated_at = ? WHERE id = ?")
+                .bind(role.as_str())
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            if result.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            let user = find_user(&mut tx, id).await?;
+            tx.commit().await?;
+            Ok(user)
+        })
+        .await
     }
 
     /// Sets a password (and role) for an existing user, or creates the user.

@@ -840,7 +840,7 @@ fn check(health: &Value, name: &str) -> Value {
 }
 
 /// Keys in `redis` holding a cached copy of the named response (under the
-/// default prefix, at any epoch and generations).
+/// default prefix).
 async fn cached_copies(redis: &RedisServer, name: &str) -> usize {
     let mut conn = redis
         .client()
@@ -848,7 +848,7 @@ async fn cached_copies(redis: &RedisServer, name: &str) -> usize {
         .await
         .expect("redis answers");
     let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("feedgate:e*:{name}"))
+        .arg(format!("feedgate:e:{{{name}}}"))
         .query_async(&mut conn)
         .await
         .expect("KEYS works");

@@ -148,20 +148,38 @@ async fn comments_are_listed_oldest_first_one_page_at_a_time(app: &TestApp) {
         json!({"page": 1, "per_page": 2, "total": 3, "pages": 2})
     );
     assert_eq!(list["links"]["self"], format!("{uri}?page=1&per_page=2"));
-    assert_eq!(list["links"]["next"], format!("{uri}?page=2&per_page=2"));
+    let next = format!("{uri}?after={}&per_page=2", second["id"]);
+    assert_eq!(list["links"]["next"], next, "the next page goes by cursor");
     assert_eq!(list["links"]["prev"], Value::Null);
 
-    let page_two = app
+    for page_two in [format!("{uri}?page=2&per_page=2"), next] {
+        let page_two = app.get(&page_two, None).await.json();
+        assert_eq!(page_two["items"].as_array().unwrap().len(), 1);
+        assert_eq!(page_two["items"][0]["id"], third["id"]);
+        assert_eq!(page_two["links"]["next"], Value::Null);
+    }
+    let by_number = app
         .get(&format!("{uri}?page=2&per_page=2"), None)
         .await
         .json();
-    assert_eq!(page_two["items"].as_array().unwrap().len(), 1);
-    assert_eq!(page_two["items"][0]["id"], third["id"]);
-    assert_eq!(page_two["links"]["next"], Value::Null);
     assert_eq!(
-        page_two["links"]["prev"],
+        by_number["links"]["prev"],
         format!("{uri}?page=1&per_page=2")
     );
+}
+
+async fn a_comment_cursor_must_be_a_comment_of_the_article(app: &TestApp) {
+    let ada = app.user("ada", Role::Author).await;
+    let first = published(app, &ada).await;
+    let other = published(app, &ada).await;
+    let theirs = comment(app, &ada, other, "Elsewhere.").await;
+    let uri = format!("/api/v1/articles/{first}/comments");
+
+    for after in [theirs["id"].to_string(), "999999".into()] {
+        let response = app.get(&format!("{uri}?after={after}"), None).await;
+        let problem = response.problem(StatusCode::BAD_REQUEST);
+        assert_eq!(problem["errors"][0]["field"], "after", "{problem}");
+    }
 }
 
 async fn listing_the_comments_of_an_unknown_article_is_404(app: &TestApp) {
@@ -319,6 +337,7 @@ on_both_backends!(
     commenting_on_an_unknown_article_is_404,
     commenting_on_someone_elses_draft_is_404,
     comments_are_listed_oldest_first_one_page_at_a_time,
+    a_comment_cursor_must_be_a_comment_of_the_article,
     listing_the_comments_of_an_unknown_article_is_404,
     a_comment_is_read_by_id,
     a_comment_on_a_draft_is_hidden_from_outsiders,

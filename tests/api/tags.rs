@@ -97,9 +97,18 @@ async fn tags_are_paginated_with_metadata_and_links(app: &TestApp) {
         second["links"],
         json!({
             "self": "/api/v1/tags?page=2&per_page=1",
-            "next": "/api/v1/tags?page=3&per_page=1",
+            "next": "/api/v1/tags?after=b&per_page=1",
             "prev": "/api/v1/tags?page=1&per_page=1",
         })
+    );
+    let third = get_ok(app, "/api/v1/tags?after=b&per_page=1").await;
+    assert_eq!(third["items"], json!([{"name": "c", "articles": 1}]));
+    assert_eq!(third["pagination"]["page"], Value::Null);
+    assert_eq!(third["links"]["next"], Value::Null);
+    let unknown = app.get("/api/v1/tags?after=nope", None).await;
+    assert_eq!(
+        unknown.problem(StatusCode::BAD_REQUEST)["errors"][0]["field"],
+        "after"
     );
     let first = get_ok(app, "/api/v1/tags").await;
     assert_eq!(

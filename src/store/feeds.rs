@@ -1,0 +1,547 @@
+//! Feeds: the index every article list walks.
+//!
+//! An article belongs to the feed of every article, to its author's feed and
+//! to each of its tags' feeds. `feed_entries` holds one row per membership
+//! with the article's status and sort keys, indexed once per sort, so a page
+//! is chosen from an index alone, and seeking from a cursor costs what the
+//! first page costs. `feed_counts` holds each feed's size per status, kept
+//! in the write's own transaction, so a total is one row.
+
+use std::collections::BTreeMap;
+
+use sqlx::{Any, AnyConnection, QueryBuilder};
+
+use super::rows::{ArticleRow, article_columns};
+use super::{Dialect, Store, StoreError};
+use crate::domain::{
+    Article, ArticleFilter, ArticleSort, ArticleStatus, DraftScope, PageRequest, Paged, SortKey,
+};
+
+/// Totals that no kept count answers (a search, or an author within a tag)
+/// are counted up to this many matches.
+pub const COUNT_LIMIT: u64 = 10_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum FeedKind {
+    All = 0,
+    Author = 1,
+    Tag = 2,
+}
+
+/// One feed: every article, an author's, or a tag's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Feed {
+    kind: FeedKind,
+    id: i64,
+}
+
+impl Feed {
+    const ALL: Feed = Feed {
+        kind: FeedKind::All,
+        id: 0,
+    };
+
+    fn author(id: i64) -> Self {
+        Self {
+            kind: FeedKind::Author,
+            id,
+        }
+    }
+
+    fn tag(id: i64) -> Self {
+        Self {
+            kind: FeedKind::Tag,
+            id,
+        }
+    }
+}
+
+/// A tag as stored: its id and name.
+pub(super) type TagRef = (i64, String);
+
+/// An article as its feeds index it.
+pub(super) struct Indexed<'a> {
+    pub id: i64,
+    pub status: ArticleStatus,
+    pub author_id: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// 0 for a draft.
+    pub published_at: i64,
+    pub title: &'a str,
+    pub tags: &'a [TagRef],
+}
+
+impl<'a> Indexed<'a> {
+    pub fn new(article: &'a Article, tags: &'a [TagRef]) -> Self {
+        Self {
+            id: article.id,
+            status: article.status,
+            author_id: article.author.id,
+            created_at: article.created_at.timestamp_millis(),
+            updated_at: article.updated_at.timestamp_millis(),
+            published_at: article.published_at.map_or(0, |t| t.timestamp_millis()),
+            title: &article.title,
+            tags,
+        }
+    }
+
+    /// Every feed the article is in, with the label a new count row gets.
+    fn feeds(&self) -> impl Iterator<Item = (Feed, &'a str)> + '_ {
+        [(Feed::ALL, ""), (Feed::author(self.author_id), "")]
+            .into_iter()
+            .chain(
+                self.tags
+                    .iter()
+                    .map(|(id, name)| (Feed::tag(*id), name.as_str())),
+            )
+    }
+}
+
+/// Size changes of feeds, by feed and status, with the label a new count
+/// row gets.
+#[derive(Default)]
+pub(super) struct CountChanges(BTreeMap<(Feed, &'static str), (i64, String)>);
+
+impl CountChanges {
+    fn add(&mut self, feed: Feed, status: ArticleStatus, delta: i64, label: &str) {
+        let entry = self
+            .0
+            .entry((feed, status.as_str()))
+            .or_insert_with(|| (0, String::new()));
+        entry.0 += delta;
+        if !label.is_empty() {
+            label.clone_into(&mut entry.1);
+        }
+    }
+
+    /// One upsert, in key order: concurrent writes lock count rows in the
+    /// same order, so they wait for each other instead of deadlocking.
+    pub async fn apply(self, conn: &mut AnyConnection, dialect: Dialect) -> Result<(), StoreError> {
+        let changes: Vec<_> = self.0.into_iter().filter(|(_, (d, _))| *d != 0).collect();
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut upsert = QueryBuilder::<Any>::new(
+            "INSERT INTO feed_counts (feed_kind, feed_id, status, label, articles) ",
+        );
+        upsert.push_values(changes, |mut row, ((feed, status), (delta, label))| {
+            row.push_bind(feed.kind as i32)
+                .push_bind(feed.id)
+                .push_bind(status)
+                .push_bind(label)
+                .push_bind(delta);
+        });
+        upsert.push(dialect.add_to_counts());
+        upsert.build().execute(conn).await?;
+        Ok(())
+    }
+}
+
+/// Puts articles into their feeds, noting the feeds' growth in `counts`.
+pub(super) async fn add_entries(
+    conn: &mut AnyConnection,
+    articles: &[Indexed<'_>],
+    counts: &mut CountChanges,
+) -> Result<(), StoreError> {
+    let rows: Vec<(&Indexed, Feed)> = articles
+        .iter()
+        .flat_map(|article| article.feeds().map(move |(feed, _)| (article, feed)))
+        .collect();
+    for chunk in rows.chunks(ENTRIES_PER_INSERT) {
+        let mut insert = QueryBuilder::<Any>::new(
+            "INSERT INTO feed_entries (article_id, feed_kind, feed_id, status, author_id, \
+             created_at, updated_at, published_at, title) ",
+        );
+        insert.push_values(chunk, |mut row, (article, feed)| {
+            row.push_bind(article.id)
+                .push_bind(feed.kind as i32)
+                .push_bind(feed.id)
+                .push_bind(article.status.as_str())
+                .push_bind(article.author_id)
+                .push_bind(article.created_at)
+                .push_bind(article.updated_at)
+                .push_bind(article.published_at)
+                .push_bind(article.title.to_owned());
+        });
+        insert.build().execute(&mut *conn).await?;
+    }
+    for article in articles {
+        for (feed, label) in article.feeds() {
+            counts.add(feed, article.status, 1, label);
+        }
+    }
+    Ok(())
+}
+
+/// Rows per statement: 9 parameters each stays under every backend's limit.
+const ENTRIES_PER_INSERT: usize = 2000;
+
+/// Removes an article from its feeds (as the database has them) and, if
+/// `now` is given, adds it to the feeds of its new state; feed sizes follow.
+/// Runs inside the write's transaction.
+pub(super) async fn reindex(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    article_id: i64,
+    now: Option<Indexed<'_>>,
+) -> Result<(), StoreError> {
+    let mut counts = CountChanges::default();
+    let old: Vec<(i32, i64, String)> =
+        sqlx::query_as("SELECT feed_kind, feed_id, status FROM feed_entries WHERE article_id = ?")
+            .bind(article_id)
+            .fetch_all(&mut *conn)
+            .await?;
+    if !old.is_empty() {
+        sqlx::query("DELETE FROM feed_entries WHERE article_id = ?")
+            .bind(article_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    for (kind, id, status) in old {
+        let kind = match kind {
+            0 => FeedKind::All,
+            1 => FeedKind::Author,
+            _ => FeedKind::Tag,
+        };
+        let status = ArticleStatus::parse(&status).unwrap_or_default();
+        counts.add(Feed { kind, id }, status, -1, "");
+    }
+    if let Some(article) = now {
+        add_entries(conn, &[article], &mut counts).await?;
+    }
+    counts.apply(conn, dialect).await
+}
+
+/// The feed a list walks, its status, and an author it is narrowed to (an
+/// author's drafts within a tag, or an author within a tag).
+#[derive(Debug, Clone, Copy)]
+struct Selection {
+    feed: Feed,
+    status: ArticleStatus,
+    author: Option<i64>,
+}
+
+/// A sort key's value, for seeking past a cursor.
+enum SortValue {
+    Number(i64),
+    Text(String),
+}
+
+/// How a list query names the sort columns it orders by.
+struct Columns {
+    id: &'static str,
+    created_at: &'static str,
+    updated_at: &'static str,
+    published_at: &'static str,
+    title: &'static str,
+}
+
+impl Columns {
+    const FEED: Columns = Columns {
+        id: "f.article_id",
+        created_at: "f.created_at",
+        updated_at: "f.updated_at",
+        published_at: "f.published_at",
+        title: "f.title",
+    };
+    const ARTICLES: Columns = Columns {
+        id: "a.id",
+        created_at: "a.created_at",
+        updated_at: "a.updated_at",
+        published_at: "COALESCE(a.published_at, 0)",
+        title: "a.title",
+    };
+
+    fn key(&self, sort: ArticleSort) -> &'static str {
+        match sort.key() {
+            SortKey::CreatedAt => self.created_at,
+            SortKey::UpdatedAt => self.updated_at,
+            SortKey::PublishedAt => self.published_at,
+            SortKey::Title => self.title,
+        }
+    }
+}
+
+impl Store {
+    /// One page of articles (without bodies) and the number matching in all.
+    pub async fn list_articles(
+        &self,
+        filter: &ArticleFilter,
+        page: PageRequest,
+    ) -> Result<Paged<Article>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let Some(selection) = select(&mut conn, filter).await? else {
+            // A cursor must still name a real article: say so even when the
+            // list is empty for other reasons.
+            if let Some(&after) = page.cursor() {
+                cursor_value(&mut conn, filter, after).await?;
+            }
+            return Ok(Paged::from_rows(
+                Vec::new(),
+                page,
+                0,
+                |article: &Article| article.id,
+            ));
+        };
+        let after = match page.cursor() {
+            Some(&id) => Some((cursor_value(&mut conn, filter, id).await?, id)),
+            None => None,
+        };
+        let columns = match filter.q {
+            Some(_) => &Columns::ARTICLES,
+            None => &Columns::FEED,
+        };
+        let (key, direction) = (
+            columns.key(filter.sort),
+            if filter.sort.descending() {
+                " DESC"
+            } else {
+                " ASC"
+            },
+        );
+
+        let mut query = QueryBuilder::<Any>::new("SELECT ");
+        query.push(article_columns!()).push(" FROM (SELECT ");
+        query
+            .push(columns.id)
+            .push(" AS id, ")
+            .push(key)
+            .push(" AS sort_key");
+        self.push_matches(&mut query, filter, selection);
+        if let Some((value, id)) = &after {
+            push_seek(&mut query, columns, filter.sort, value, *id);
+        }
+        query
+            .push(" ORDER BY ")
+            .push(key)
+            .push(direction)
+            .push(", ")
+            .push(columns.id)
+            .push(direction)
+            .push(" LIMIT ")
+            .push_bind(page.fetch_limit())
+            .push(" OFFSET ")
+            .push_bind(i64::try_from(page.offset()).unwrap_or(i64::MAX))
+            .push(") p JOIN articles a ON a.id = p.id JOIN users u ON u.id = a.author_id")
+            .push(" ORDER BY p.sort_key")
+            .push(direction)
+            .push(", p.id")
+            .push(direction);
+        let rows: Vec<ArticleRow> = query.build_query_as().fetch_all(&mut *conn).await?;
+
+        let total = if filter.q.is_none() && selection.author.is_none() {
+            kept_count(&mut conn, selection).await?
+        } else {
+            let mut count = QueryBuilder::<Any>::new("SELECT COUNT(*) FROM (SELECT 1 AS one");
+            self.push_matches(&mut count, filter, selection);
+            count
+                .push(" LIMIT ")
+                .push_bind(i64::try_from(COUNT_LIMIT).unwrap_or(i64::MAX))
+                .push(") c");
+            let counted: i64 = count.build_query_scalar().fetch_one(&mut *conn).await?;
+            u64::try_from(counted).unwrap_or(0)
+        };
+        let rows = Paged::from_rows(rows, page, total, ArticleRow::id);
+        Ok(Paged {
+            items: rows
+                .items
+                .into_iter()
+                .map(ArticleRow::into_article)
+                .collect(),
+            page: rows.page,
+            total: rows.total,
+            next: rows.next,
+        })
+    }
+
+    /// ` FROM ... WHERE ...`: the rows of the list, before any cursor.
+    fn push_matches(
+        &self,
+        query: &mut QueryBuilder<Any>,
+        filter: &ArticleFilter,
+        selection: Selection,
+    ) {
+        match &filter.q {
+            None => {
+                query
+                    .push(" FROM feed_entries f WHERE f.feed_kind = ")
+                    .push_bind(selection.feed.kind as i32)
+                    .push(" AND f.feed_id = ")
+                    .push_bind(selection.feed.id)
+                    .push(" AND f.status = ")
+                    .push_bind(selection.status.as_str());
+                if let Some(author) = selection.author {
+                    query.push(" AND f.author_id = ").push_bind(author);
+                }
+            }
+            Some(terms) => {
+                let (before, after) = self.dialect.title_matches();
+                query
+                    .push(" FROM articles a WHERE ")
+                    .push(before)
+                    .push_bind(self.dialect.search_query(terms.words()))
+                    .push(after);
+                query
+                    .push(" AND a.status = ")
+                    .push_bind(selection.status.as_str());
+                let author = match selection.feed.kind {
+                    FeedKind::Author => Some(selection.feed.id),
+                    _ => selection.author,
+                };
+                if let Some(author) = author {
+                    query.push(" AND a.author_id = ").push_bind(author);
+                }
+                if selection.feed.kind == FeedKind::Tag {
+                    query
+                        .push(
+                            " AND EXISTS (SELECT 1 FROM feed_entries t WHERE t.article_id = a.id \
+                             AND t.feed_kind = 2 AND t.feed_id = ",
+                        )
+                        .push_bind(selection.feed.id)
+                        .push(")");
+                }
+            }
+        }
+    }
+}
+
+/// The feed and conditions a filter reads; `None` when nothing can match
+/// (an unknown author or tag, or drafts the caller may not see).
+async fn select(
+    conn: &mut AnyConnection,
+    filter: &ArticleFilter,
+) -> Result<Option<Selection>, StoreError> {
+    let owner = match (filter.status, filter.drafts) {
+        (ArticleStatus::Published, _) | (ArticleStatus::Draft, DraftScope::All) => None,
+        (ArticleStatus::Draft, DraftScope::OwnedBy(user)) => Some(user),
+        (ArticleStatus::Draft, DraftScope::None) => return Ok(None),
+    };
+    let author = match &filter.author {
+        None => None,
+        Some(name) => match id_of(conn, "SELECT id FROM users WHERE username = ?", name).await? {
+            None => return Ok(None),
+            found => found,
+        },
+    };
+    if let (Some(author), Some(owner)) = (author, owner)
+        && author != owner
+    {
+        return Ok(None);
+    }
+    let author = author.or(owner);
+    let selection = match &filter.tag {
+        Some(name) => {
+            let Some(id) = id_of(conn, "SELECT id FROM tags WHERE name = ?", name).await? else {
+                return Ok(None);
+            };
+            Selection {
+                feed: Feed::tag(id),
+                status: filter.status,
+                author,
+            }
+        }
+        None => Selection {
+            feed: author.map_or(Feed::ALL, Feed::author),
+            status: filter.status,
+            author: None,
+        },
+    };
+    Ok(Some(selection))
+}
+
+/// The id a name looks up, if it exists.
+async fn id_of(
+    conn: &mut AnyConnection,
+    sql: &'static str,
+    name: &str,
+) -> Result<Option<i64>, StoreError> {
+    Ok(sqlx::query_scalar(sql)
+        .bind(name)
+        .fetch_optional(conn)
+        .await?)
+}
+
+/// The sort key of the article a cursor names. It must be one this list
+/// could show the caller (same status; a draft they may see).
+async fn cursor_value(
+    conn: &mut AnyConnection,
+    filter: &ArticleFilter,
+    id: i64,
+) -> Result<SortValue, StoreError> {
+    type Keys = (String, i64, i64, i64, i64, String);
+    let keys: Option<Keys> = sqlx::query_as(
+        "SELECT status, author_id, created_at, updated_at, COALESCE(published_at, 0), title \
+         FROM articles WHERE id = ?",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((status, author, created, updated, published, title)) = keys else {
+        return Err(StoreError::UnknownCursor);
+    };
+    let visible = status == filter.status.as_str()
+        && match (filter.status, filter.drafts) {
+            (ArticleStatus::Published, _) | (_, DraftScope::All) => true,
+            (ArticleStatus::Draft, DraftScope::OwnedBy(user)) => user == author,
+            (ArticleStatus::Draft, DraftScope::None) => false,
+        };
+    if !visible {
+        return Err(StoreError::UnknownCursor);
+    }
+    Ok(match filter.sort.key() {
+        SortKey::CreatedAt => SortValue::Number(created),
+        SortKey::UpdatedAt => SortValue::Number(updated),
+        SortKey::PublishedAt => SortValue::Number(published),
+        SortKey::Title => SortValue::Text(title),
+    })
+}
+
+/// ` AND` the rows after (`key`, `id`) in the sort's order. Spelt as a range
+/// on the key (`key <= v AND (key < v OR id < x)`) so that the planner seeks
+/// in the sort's index instead of filtering it.
+fn push_seek(
+    query: &mut QueryBuilder<Any>,
+    columns: &Columns,
+    sort: ArticleSort,
+    value: &SortValue,
+    id: i64,
+) {
+    let key = columns.key(sort);
+    let (within, beyond) = if sort.descending() {
+        (" <= ", " < ")
+    } else {
+        (" >= ", " > ")
+    };
+    let bind = |query: &mut QueryBuilder<Any>| match value {
+        SortValue::Number(n) => {
+            query.push_bind(*n);
+        }
+        SortValue::Text(t) => {
+            query.push_bind(t.clone());
+        }
+    };
+    query.push(" AND ").push(key).push(within);
+    bind(query);
+    query.push(" AND (").push(key).push(beyond);
+    bind(query);
+    query
+        .push(" OR ")
+        .push(columns.id)
+        .push(beyond)
+        .push_bind(id)
+        .push(")");
+}
+
+/// A feed's size, kept by every write.
+async fn kept_count(conn: &mut AnyConnection, selection: Selection) -> Result<u64, StoreError> {
+    let count: Option<i64> = sqlx::query_scalar(
+        "SELECT articles FROM feed_counts WHERE feed_kind = ? AND feed_id = ? AND status = ?",
+    )
+    .bind(selection.feed.kind as i32)
+    .bind(selection.feed.id)
+    .bind(selection.status.as_str())
+    .fetch_optional(conn)
+    .await?;
+    Ok(count.and_then(|n| u64::try_from(n).ok()).unwrap_or(0))
+}
