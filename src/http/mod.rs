@@ -8,6 +8,7 @@ mod extract;
 mod middleware;
 mod ops;
 mod problems;
+mod request_log;
 mod rules;
 mod tags;
 mod tokens;
@@ -20,6 +21,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 pub use conditional::CacheControl;
 pub use extract::AuthUser;
+pub use request_log::RequestLogLayer;
 
 use crate::app::AppState;
 use crate::error::ApiError;
