@@ -5,5 +5,6 @@
 mod support;
 
 mod cluster;
+mod deploy_files;
 mod docs;
 mod serve;
