@@ -37,10 +37,13 @@ sql() {
         -P "${BASH_REMATCH[6]:-3306}" -u "${BASH_REMATCH[1]}" -e "$1"
 }
 
+# A port nothing listens on, below the kernel's ephemeral range so that no
+# outgoing connection takes it before the instance binds it.
 free_port() {
-    local port
+    local low port
+    low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
     for _ in $(seq 200); do
-        port=$((20000 + RANDOM % 40000))
+        port=$((10000 + RANDOM % (low - 10000)))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             echo "$port"
             return
@@ -56,6 +59,18 @@ wait_for() {
         sleep 0.1
     done
     die "$what did not answer at $url within 30 s (logs in $DIR)"
+}
+
+# Waits for instance $1 to be ready; fails at once, with its log, if it exits.
+wait_for_instance() {
+    local i=$1 pid
+    pid=$(cat "$DIR/feedgate-$i.pid")
+    for _ in $(seq 600); do
+        curl -sf -o /dev/null "http://127.0.0.1:${PORTS[$((i + 3))]}/readyz" && return 0
+        kill -0 "$pid" 2>/dev/null || die "instance $i exited: $(tail -5 "$DIR/feedgate-$i.log")"
+        sleep 0.1
+    done
+    die "instance $i was not ready within 60 s: $(tail -5 "$DIR/feedgate-$i.log")"
 }
 
 pick_front() {
@@ -178,7 +193,7 @@ up() {
         echo $! >"$DIR/feedgate-$i.pid"
     done
     for i in 1 2 3; do
-        wait_for "http://127.0.0.1:${PORTS[$((i + 3))]}/readyz" "instance $i"
+        wait_for_instance "$i"
         echo "instance $i: http://127.0.0.1:${PORTS[$i]} (ops http://127.0.0.1:${PORTS[$((i + 3))]})"
     done
 
