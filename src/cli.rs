@@ -138,13 +138,46 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding FEEDGATE_LISTEN={listen}"))?;
     tracing::info!(address = %listener.local_addr()?, "feedgate listening");
+    let (stop_ops, ops_stopped) = tokio::sync::oneshot::channel::<()>();
+    let ops = match state.settings.server.ops_listen {
+        Some(address) => Some(start_ops(address, &state, ops_stopped).await?),
+        None => None,
+    };
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving")?;
+    // The ops address stays up while the public one drains.
+    drop(stop_ops);
+    if let Some(ops) = ops {
+        ops.await
+            .context("the ops server")?
+            .context("serving ops")?;
+    }
     state.store.close().await;
     tracing::info!("feedgate stopped");
     Ok(())
+}
+
+/// Binds `server.ops_listen` and serves the ops endpoints there until
+/// `stopped` resolves.
+async fn start_ops(
+    address: std::net::SocketAddr,
+    state: &crate::app::AppState,
+    stopped: tokio::sync::oneshot::Receiver<()>,
+) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("binding FEEDGATE_SERVER__OPS_LISTEN={address}"))?;
+    tracing::info!(address = %listener.local_addr()?, "ops endpoints listening");
+    let router = crate::http::ops_router(state.clone());
+    Ok(tokio::spawn(crate::http::serve_ops(
+        listener,
+        router,
+        async move {
+            let _ = stopped.await;
+        },
+    )))
 }
 
 /// Resolves on Ctrl-C or SIGTERM; in-flight requests then finish.

@@ -7,8 +7,10 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
-use metrics::{counter, describe_counter, describe_histogram, histogram};
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::store::PoolStats;
 
 /// Latency buckets, in seconds: cache hits sit in the first few.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -78,6 +80,23 @@ fn describe() {
         "feedgate_cdn_purge_failures_total",
         "CDN purge requests that failed after every retry."
     );
+    describe_gauge!(
+        "feedgate_db_pool_connections",
+        "Open database connections by state (idle or in_use)."
+    );
+    describe_gauge!(
+        "feedgate_db_pool_size",
+        "Open database connections, idle or in use."
+    );
+    describe_gauge!(
+        "feedgate_db_pool_max_connections",
+        "The database pool's limit (database.max_connections)."
+    );
+    describe_gauge!(
+        "feedgate_redis_up",
+        "1 while Redis answers and the invalidation channel is subscribed, else 0 \
+         (absent without Redis)."
+    );
 }
 
 pub fn cache_lookup(tier: &'static str, route: &'static str, hit: bool) {
@@ -116,6 +135,17 @@ pub fn write_retried() {
 
 pub fn purge_failed() {
     counter!("feedgate_cdn_purge_failures_total").increment(1);
+}
+
+/// Sets the pool gauges; called at scrape time. `redis` is `None` without Redis.
+pub fn pools(db: PoolStats, redis: Option<bool>) {
+    gauge!("feedgate_db_pool_connections", "state" => "idle").set(db.idle);
+    gauge!("feedgate_db_pool_connections", "state" => "in_use").set(db.in_use());
+    gauge!("feedgate_db_pool_size").set(db.size);
+    gauge!("feedgate_db_pool_max_connections").set(db.max);
+    if let Some(up) = redis {
+        gauge!("feedgate_redis_up").set(u8::from(up));
+    }
 }
 
 /// Middleware: counts and times every routed request, labelled by the route

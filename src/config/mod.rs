@@ -63,6 +63,10 @@ pub struct CacheControlSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct ServerSettings {
     pub listen: SocketAddr,
+    /// A second address for `/metrics`, `/healthz` and `/readyz` only; when
+    /// set, the public address stops serving `/metrics`. Empty: none.
+    #[serde(deserialize_with = "empty_as_none")]
+    pub ops_listen: Option<SocketAddr>,
     pub body_limit_bytes: usize,
     pub request_timeout_secs: u64,
     pub cors_origins: Vec<String>,
@@ -140,6 +144,20 @@ pub enum ConfigError {
     },
 }
 
+/// Reads an optional address where an empty string means "not set", so the
+/// setting can be left empty in TOML and in the environment.
+fn empty_as_none<'de, D>(deserializer: D) -> Result<Option<SocketAddr>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let text = String::deserialize(deserializer)?;
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse().map(Some).map_err(serde::de::Error::custom)
+}
+
 impl Settings {
     /// Defaults, then `FEEDGATE_CONFIG` (or `overlay`), then the environment.
     pub fn load(overlay: Option<&Path>) -> Result<Self, ConfigError> {
@@ -213,6 +231,12 @@ impl Settings {
                 problem: "must be \"reader\" or \"author\"".into(),
             });
         }
+        if self.server.ops_listen == Some(self.server.listen) {
+            return Err(ConfigError::Invalid {
+                variable: "FEEDGATE_SERVER__OPS_LISTEN",
+                problem: "must differ from FEEDGATE_LISTEN".into(),
+            });
+        }
         if self.database.max_connections == 0 {
             return Err(ConfigError::Invalid {
                 variable: "FEEDGATE_DATABASE__MAX_CONNECTIONS",
@@ -240,6 +264,30 @@ mod tests {
         settings.database.url = Secret::new("mysql://root@127.0.0.1/test");
         let err = settings.check().unwrap_err().to_string();
         assert!(err.starts_with("FEEDGATE_JWT_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_ops_address_is_none_and_a_set_one_must_differ_from_listen() {
+        assert_eq!(Settings::defaults().server.ops_listen, None);
+        let with = |ops: &str| {
+            Figment::new()
+                .merge(Toml::string(DEFAULTS))
+                .merge(Toml::string(&format!("[server]\nops_listen = \"{ops}\"")))
+                .extract::<Settings>()
+                .map_err(|err| err.to_string())
+        };
+        let settings = with("127.0.0.1:9090").unwrap();
+        assert_eq!(
+            settings.server.ops_listen,
+            Some("127.0.0.1:9090".parse().unwrap())
+        );
+        settings.check().unwrap();
+        assert!(with("not an address").is_err());
+        let same = with("127.0.0.1:8080").unwrap().check().unwrap_err();
+        assert!(
+            same.to_string().starts_with("FEEDGATE_SERVER__OPS_LISTEN"),
+            "{same}"
+        );
     }
 
     #[test]

@@ -14,8 +14,8 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, Any as AnyOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
 
+use super::request_log::RequestLogLayer;
 use crate::config::ServerSettings;
 use crate::error::{ApiError, PROBLEM_JSON, problem_for_status};
 
@@ -25,7 +25,7 @@ pub fn stack(router: Router, settings: &ServerSettings) -> Router {
     let layers = ServiceBuilder::new()
         // Every request gets an id, echoed in the response and in its logs.
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .layer(TraceLayer::new_for_http())
+        .layer(RequestLogLayer)
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(cors(settings))
         // Below here every error response is problem JSON.

@@ -8,29 +8,70 @@ mod extract;
 mod middleware;
 mod ops;
 mod problems;
+mod request_log;
 mod rules;
 mod tags;
 mod tokens;
 mod users;
 
+use std::future::Future;
+
 use axum::Router;
+use tokio::net::TcpListener;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
 pub use conditional::CacheControl;
 pub use extract::AuthUser;
+pub use request_log::RequestLogLayer;
 
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::openapi::ApiDoc;
 
 /// The whole service: API, operational endpoints, docs, and middleware.
+/// With `server.ops_listen` set, `/metrics` is left to [`ops_router`].
 pub fn router(state: AppState) -> Router {
-    let (router, api) = api_router().split_for_parts();
-    let router = router
-        .route_layer(axum::middleware::from_fn(crate::metrics::track_requests))
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", api))
+    let routes = if state.settings.server.ops_listen.is_some() {
+        public_routes()
+    } else {
+        api_router()
+    };
+    let (routes, _) = routes.split_for_parts();
+    let api = api_router().into_openapi();
+    finish(
+        tracked(routes).merge(SwaggerUi::new("/docs").url("/openapi.json", api)),
+        state,
+    )
+}
+
+/// What the ops address serves: `/metrics`, `/healthz` and `/readyz`.
+pub fn ops_router(state: AppState) -> Router {
+    let (routes, _) = ops::router().merge(ops::metrics_router()).split_for_parts();
+    finish(tracked(routes), state)
+}
+
+/// Serves `router` on the ops listener until `shutdown` resolves; apart from
+/// the public server so that each can change on its own.
+pub async fn serve_ops(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Counts and times each route's requests (the docs are not counted).
+fn tracked(routes: Router<AppState>) -> Router<AppState> {
+    routes.route_layer(axum::middleware::from_fn(crate::metrics::track_requests))
+}
+
+/// The 404 fallback, the state and the middleware stack.
+fn finish(routes: Router<AppState>, state: AppState) -> Router {
+    let router = routes
         .fallback(|| async { ApiError::NotFound("no such resource".into()) })
         .with_state(state.clone());
     middleware::stack(router, &state.settings.server)
@@ -38,6 +79,11 @@ pub fn router(state: AppState) -> Router {
 
 /// Every documented route; the OpenAPI document is built from the same table.
 pub fn api_router() -> OpenApiRouter<AppState> {
+    public_routes().merge(ops::metrics_router())
+}
+
+/// Every route but `/metrics`.
+fn public_routes() -> OpenApiRouter<AppState> {
     let v1 = OpenApiRouter::new()
         .merge(articles::router())
         .merge(comments::router())

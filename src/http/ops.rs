@@ -1,4 +1,4 @@
-//! Operational endpoints outside the API: liveness and readiness.
+//! Operational endpoints outside the API: liveness, readiness and metrics.
 
 use std::time::Duration;
 
@@ -21,7 +21,11 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(healthz))
         .routes(routes!(readyz))
-        .routes(routes!(metrics))
+}
+
+/// `/metrics`, apart so that it can move to the ops address.
+pub fn metrics_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(metrics))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -98,12 +102,18 @@ pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Health>) {
     )
 }
 
-/// Prometheus metrics in the text exposition format.
+/// Prometheus metrics in the text exposition format. Pool gauges are read
+/// at scrape time.
 #[utoipa::path(
     get, path = "/metrics", tag = "ops",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)),
 )]
-pub async fn metrics() -> impl IntoResponse {
+pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
+    let redis = tokio::time::timeout(CHECK_TIMEOUT, app.cache.redis_health())
+        .await
+        .unwrap_or(Some(RedisHealth::Down))
+        .map(|health| health != RedisHealth::Down);
+    crate::metrics::pools(app.store.pool_stats(), redis);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         crate::metrics::handle().render(),

@@ -70,11 +70,11 @@ impl Store {
             );
             let result = bind_content(insert, slug, content)
                 .bind(author_id)
-            .bind(now)
-            .bind(now)
-            .bind(published_at)
-            .execute(&mut *tx)
-            .await?;
+                .bind(now)
+                .bind(now)
+                .bind(published_at)
+                .execute(&mut *tx)
+                .await?;
             let id = inserted_id(&mut tx, &result).await?;
             let article = self.index_article(&mut tx, id, &content.tags).await?;
             tx.commit().await?;

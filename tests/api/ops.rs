@@ -8,8 +8,10 @@ use axum::http::{Method, Request, StatusCode, header};
 use feedgate::domain::Role;
 use serde_json::{Value, json};
 
+use feedgate::config::Secret;
+
 use crate::on_both_backends;
-use crate::support::{Backend, TestApp};
+use crate::support::{Backend, RedisServer, TestApp};
 
 #[tokio::test]
 async fn healthz_answers_200_with_status_ok() {
@@ -218,6 +220,24 @@ async fn a_cors_preflight_on_articles_is_answered() {
     assert!(exposed.contains("etag"), "{exposed}");
 }
 
+/// A whole HTTP/1.1 exchange on a real socket, as raw text.
+async fn raw_get(address: std::net::SocketAddr, path: &'static str) -> String {
+    tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(address).expect("the server accepts");
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).expect("a full reply");
+        reply
+    })
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn a_real_socket_serves_healthz_over_http_1_1() {
     let app = TestApp::new(Backend::Sqlite).await;
@@ -226,20 +246,7 @@ async fn a_real_socket_serves_healthz_over_http_1_1() {
     let router = feedgate::http::router(app.state.clone());
     let server = tokio::spawn(async move { axum::serve(listener, router).await });
 
-    let reply = tokio::task::spawn_blocking(move || {
-        let mut stream = std::net::TcpStream::connect(address).expect("the server accepts");
-        stream
-            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
-            .unwrap();
-        let request =
-            format!("GET /healthz HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).unwrap();
-        let mut reply = String::new();
-        stream.read_to_string(&mut reply).expect("a full reply");
-        reply
-    })
-    .await
-    .unwrap();
+    let reply = raw_get(address, "/healthz").await;
     server.abort();
 
     let status_line = reply.lines().next().unwrap_or_default();
@@ -293,3 +300,109 @@ async fn request_metrics_are_labelled_by_route_template_and_status() {
 }
 
 on_both_backends!(readyz_reports_the_database_ok);
+
+#[tokio::test]
+async fn with_an_ops_address_metrics_move_off_the_public_router() {
+    let app = TestApp::with_settings(Backend::Sqlite, |s| {
+        s.server.ops_listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    app.get("/metrics", None)
+        .await
+        .problem(StatusCode::NOT_FOUND);
+    assert_eq!(app.get("/healthz", None).await.status, StatusCode::OK);
+    assert_eq!(app.get("/readyz", None).await.status, StatusCode::OK);
+    let doc = openapi_json(&app).await;
+    assert!(
+        doc["paths"].get("/metrics").is_some(),
+        "the document still describes the whole service"
+    );
+
+    let ops = TestApp {
+        router: feedgate::http::ops_router(app.state.clone()),
+        state: app.state.clone(),
+        db: app.db.shared(),
+    };
+    let metrics = ops.get("/metrics", None).await;
+    assert_eq!(metrics.status, StatusCode::OK);
+    assert!(metrics.text().contains("feedgate_db_pool_size"));
+    assert_eq!(ops.get("/healthz", None).await.status, StatusCode::OK);
+    assert_eq!(ops.get("/readyz", None).await.status, StatusCode::OK);
+    ops.get("/api/v1/articles", None)
+        .await
+        .problem(StatusCode::NOT_FOUND);
+    ops.get("/docs", None).await.problem(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_ops_server_answers_on_its_socket_and_stops_when_told() {
+    let app = TestApp::new(Backend::Sqlite).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(feedgate::http::serve_ops(
+        listener,
+        feedgate::http::ops_router(app.state.clone()),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+
+    let reply = raw_get(address, "/metrics").await;
+    assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
+    assert!(
+        reply.contains("feedgate_db_pool_max_connections"),
+        "{reply}"
+    );
+
+    drop(stop);
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(10), server)
+        .await
+        .expect("the ops server stops once told");
+    outcome.unwrap().expect("it stops cleanly");
+}
+
+/// The value of an unlabelled gauge, or of the first series matching `labels`.
+fn gauge(text: &str, name: &str, labels: &str) -> Option<f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .find(|line| {
+            let (series, _) = line.rsplit_once(' ').unwrap_or_default();
+            series == name || (series.starts_with(&format!("{name}{{")) && series.contains(labels))
+        })
+        .and_then(|line| line.rsplit_once(' '))
+        .and_then(|(_, value)| value.parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_show_database_pool_gauges_and_whether_redis_is_up() {
+    let mut redis = RedisServer::start().await;
+    let url = redis.url();
+    let app = TestApp::with_settings(Backend::MySql, |s| {
+        s.redis.url = Secret::new(&url);
+        s.cache.redis_prefix = "feedgate-ops-test".into();
+    })
+    .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !app.state.cache.is_subscribed() {
+        assert!(std::time::Instant::now() < deadline, "never subscribed");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    let text = app.get("/metrics", None).await.text();
+    assert_eq!(
+        gauge(&text, "feedgate_db_pool_max_connections", ""),
+        Some(4.0),
+        "{text}"
+    );
+    let size = gauge(&text, "feedgate_db_pool_size", "").expect("a pool size");
+    let idle = gauge(&text, "feedgate_db_pool_connections", r#"state="idle""#).expect("idle");
+    let in_use = gauge(&text, "feedgate_db_pool_connections", r#"state="in_use""#).expect("in use");
+    assert!(size >= 1.0, "{text}");
+    assert_eq!(idle + in_use, size, "{text}");
+    assert_eq!(gauge(&text, "feedgate_redis_up", ""), Some(1.0), "{text}");
+
+    redis.stop().await;
+    let text = app.get("/metrics", None).await.text();
+    assert_eq!(gauge(&text, "feedgate_redis_up", ""), Some(0.0), "{text}");
+}

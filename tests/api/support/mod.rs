@@ -2,6 +2,7 @@
 //! per test so tests run in parallel.
 
 mod db;
+mod logs;
 mod proxy;
 mod redis;
 mod socket;
@@ -18,6 +19,7 @@ use tower::ServiceExt;
 
 pub use self::redis::{RedisServer, SharedRedis};
 pub use db::{Backend, TestDb};
+pub use logs::CapturedLogs;
 pub use proxy::TcpProxy;
 pub use socket::Served;
 
