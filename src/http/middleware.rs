@@ -64,17 +64,21 @@ fn cors(settings: &ServerSettings) -> CorsLayer {
         .max_age(Duration::from_secs(3600))
 }
 
-/// Rewrites error responses that are not already problem JSON (axum's 405,
-/// the timeout's 503, a body limit's 413) into problem JSON, keeping headers
-/// such as `Allow`.
+/// Rewrites error responses that are not already JSON (axum's 405, the
+/// timeout's 503, a body limit's 413) into problem JSON, keeping headers
+/// such as `Allow`. JSON error bodies stay: problems, and the readiness
+/// report's per-dependency checks.
 async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
-    let is_problem = response
+    let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|value| value.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
-    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        .is_some_and(|value| {
+            let value = value.as_bytes();
+            value.starts_with(PROBLEM_JSON.as_bytes()) || value.starts_with(b"application/json")
+        });
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
         return response;
     }
     let (parts, _) = response.into_parts();

@@ -24,6 +24,8 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+mod outages;
+
 use crate::on_both_backends;
 use crate::support::{
     Backend, RedisServer, Served, SharedRedis, TestApp, TestResponse, TestUser, mysql_proxy,

@@ -1,0 +1,140 @@
+//! The database going away under cached reads and in-flight writes: what
+//! was cached keeps serving (stale-if-error) unless a committed write made
+//! it old, writes fail fast and whole, and readiness says which dependency
+//! is down.
+
+use axum::http::StatusCode;
+use feedgate::domain::Role;
+use serde_json::json;
+
+use super::{
+    ARTICLES, app_behind_proxy, article_uri, publish, redis_sibling, subscribed, title, titles,
+};
+use crate::support::{SharedRedis, mysql_proxy};
+
+#[tokio::test]
+async fn a_failed_write_does_not_stop_cached_articles_and_lists_serving_while_the_database_is_down()
+{
+    let redis = SharedRedis::new();
+    let proxy = mysql_proxy().await;
+    let app = app_behind_proxy(&proxy, |s| redis.configure(s)).await;
+    subscribed(&app).await;
+    let other = redis_sibling(&app, &redis).await;
+    let ada = app.user("ada", Role::Author).await;
+    let id = publish(&app, &ada, "Before", &["rust"]).await;
+    let pages = [
+        article_uri(id),
+        ARTICLES.to_owned(),
+        format!("{ARTICLES}?tag=rust"),
+        format!("{ARTICLES}?author=ada&sort=title"),
+    ];
+    let mut warm = Vec::new();
+    for instance in [&app, &other] {
+        for page in &pages {
+            let response = instance.get(page, None).await;
+            assert_eq!(response.status, StatusCode::OK, "{page}");
+            warm.push(response.body);
+        }
+    }
+
+    proxy.cut();
+    let patch = app
+        .patch(&article_uri(id), json!({"title": "Lost"}), Some(&ada.token))
+        .await;
+    patch.problem(StatusCode::SERVICE_UNAVAILABLE);
+
+    let mut served = Vec::new();
+    for instance in [&app, &other] {
+        for page in &pages {
+            let response = instance.get(page, None).await;
+            assert_eq!(
+                response.status,
+                StatusCode::OK,
+                "{page} during the outage: {}",
+                response.text()
+            );
+            served.push(response.body);
+        }
+    }
+    assert_eq!(served, warm, "each page serves the copy it had");
+
+    proxy.restore().await;
+    let patched = app
+        .patch(
+            &article_uri(id),
+            json!({"title": "After"}),
+            Some(&ada.token),
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.text());
+    assert_eq!(title(&app.get(&article_uri(id), None).await), "After");
+    assert_eq!(titles(&app.get(ARTICLES, None).await), ["After"]);
+}
+
+#[tokio::test]
+async fn a_write_cut_off_in_flight_leaves_the_cached_copy_serving() {
+    let proxy = mysql_proxy().await;
+    let app = app_behind_proxy(&proxy, |_| {}).await;
+    let ada = app.user("ada", Role::Author).await;
+    let id = publish(&app, &ada, "Before", &[]).await;
+    assert_eq!(title(&app.get(&article_uri(id), None).await), "Before");
+    assert_eq!(titles(&app.get(ARTICLES, None).await), ["Before"]);
+
+    proxy.cut_when_client_sends(b"UPDATE articles");
+    let patch = app
+        .patch(&article_uri(id), json!({"title": "Lost"}), Some(&ada.token))
+        .await;
+    patch.problem(StatusCode::SERVICE_UNAVAILABLE);
+
+    assert_eq!(title(&app.get(&article_uri(id), None).await), "Before");
+    assert_eq!(titles(&app.get(ARTICLES, None).await), ["Before"]);
+}
+
+#[tokio::test]
+async fn after_a_committed_write_the_old_copy_is_never_served_even_while_the_database_is_down() {
+    let proxy = mysql_proxy().await;
+    let app = app_behind_proxy(&proxy, |_| {}).await;
+    let ada = app.user("ada", Role::Author).await;
+    let id = publish(&app, &ada, "Before", &[]).await;
+    assert_eq!(title(&app.get(&article_uri(id), None).await), "Before");
+    assert_eq!(titles(&app.get(ARTICLES, None).await), ["Before"]);
+
+    let patched = app
+        .patch(
+            &article_uri(id),
+            json!({"title": "After"}),
+            Some(&ada.token),
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.text());
+    proxy.cut();
+
+    for page in [article_uri(id), ARTICLES.to_owned()] {
+        let response = app.get(&page, None).await;
+        assert!(
+            !response.text().contains("Before"),
+            "{page} served the state before an acknowledged write: {}",
+            response.text()
+        );
+    }
+}
+
+#[tokio::test]
+async fn readiness_keeps_its_checks_when_the_database_is_down() {
+    let redis = SharedRedis::new();
+    let proxy = mysql_proxy().await;
+    let app = app_behind_proxy(&proxy, |s| redis.configure(s)).await;
+    subscribed(&app).await;
+
+    proxy.cut();
+    let health = app.get("/readyz", None).await;
+
+    assert_eq!(health.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(health.header("content-type"), "application/json");
+    let body = health.json();
+    assert_eq!(body["status"], "unavailable", "{body}");
+    assert_eq!(
+        body["checks"],
+        json!([{"name": "database", "status": "down"}, {"name": "redis", "status": "ok"}])
+    );
+}
