@@ -238,9 +238,7 @@ impl L2 {
         if let Err(err) = &result {
             crate::metrics::redis_error(op);
             tracing::debug!(error = %err, op, "redis call failed");
-            if err.is_out_of_memory() {
-                self.refused_write_at.store(now_millis(), Ordering::Release);
-            }
+            self.note_refusal(err);
             if err.is_connection_error() {
                 *self.shared.lock().expect("not poisoned") = None;
             }
@@ -350,6 +348,7 @@ impl L2 {
                         return Err(err);
                     }
                     crate::metrics::redis_error("bump");
+                    self.note_refusal(&err);
                     let deletes = refused.into_iter().map(|k| del(conn.clone(), k));
                     for deleted in join_all(deletes).await {
                         deleted?;
@@ -378,6 +377,12 @@ impl L2 {
             Ok(())
         })
         .await
+    }
+
+    fn note_refusal(&self, err: &L2Error) {
+        if err.is_out_of_memory() {
+            self.refused_write_at.store(now_millis(), Ordering::Release);
+        }
     }
 
     /// Records that an invalidation could not be announced.

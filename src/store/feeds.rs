@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::{Any, AnyConnection, QueryBuilder};
+use sqlx::{Any, AnyConnection, QueryBuilder, Row};
 
 use super::rows::{ArticleRow, article_columns};
 use super::{Dialect, Store, StoreError};
@@ -263,54 +263,51 @@ impl Columns {
     }
 }
 
-impl Store {
-    /// One page of articles (without bodies) and the number matching in all.
-    pub async fn list_articles(
-        &self,
-        filter: &ArticleFilter,
-        page: PageRequest,
-    ) -> Result<Paged<Article>, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        let Some(selection) = select(&mut conn, filter).await? else {
-            // A cursor must still name a real article: say so even when the
-            // list is empty for other reasons.
-            if let Some(&after) = page.cursor() {
-                cursor_value(&mut conn, filter, after).await?;
-            }
-            return Ok(Paged::from_rows(
-                Vec::new(),
-                page,
-                0,
-                |article: &Article| article.id,
-            ));
-        };
-        let after = match page.cursor() {
-            Some(&id) => Some((cursor_value(&mut conn, filter, id).await?, id)),
-            None => None,
-        };
-        let columns = match filter.q {
+/// A step of a statement's plan, as MySQL's `EXPLAIN` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanStep {
+    pub table: String,
+    /// The access type: `ref`, `range`, `eq_ref`, `fulltext`... or `ALL`
+    /// and `index` for scans.
+    pub access: String,
+    pub key: Option<String>,
+    pub extra: String,
+}
+
+/// A list request resolved against the database: the feed it walks and
+/// where it starts.
+struct ListQuery<'a> {
+    dialect: Dialect,
+    filter: &'a ArticleFilter,
+    selection: Selection,
+    after: Option<(SortValue, i64)>,
+    page: &'a PageRequest,
+}
+
+impl ListQuery<'_> {
+    /// The page: ids and sort keys from an index first (up to one more row
+    /// than a page), then their articles.
+    fn page(&self, verb: &str) -> QueryBuilder<Any> {
+        let columns = match self.filter.q {
             Some(_) => &Columns::ARTICLES,
             None => &Columns::FEED,
         };
-        let (key, direction) = (
-            columns.key(filter.sort),
-            if filter.sort.descending() {
-                " DESC"
-            } else {
-                " ASC"
-            },
-        );
-
-        let mut query = QueryBuilder::<Any>::new("SELECT ");
+        let key = columns.key(self.filter.sort);
+        let direction = if self.filter.sort.descending() {
+            " DESC"
+        } else {
+            " ASC"
+        };
+        let mut query = QueryBuilder::<Any>::new(verb);
         query.push(article_columns!()).push(" FROM (SELECT ");
         query
             .push(columns.id)
             .push(" AS id, ")
             .push(key)
             .push(" AS sort_key");
-        self.push_matches(&mut query, filter, selection);
-        if let Some((value, id)) = &after {
-            push_seek(&mut query, columns, filter.sort, value, *id);
+        self.push_matches(&mut query);
+        if let Some((value, id)) = &self.after {
+            push_seek(&mut query, columns, self.filter.sort, value, *id);
         }
         query
             .push(" ORDER BY ")
@@ -320,49 +317,37 @@ impl Store {
             .push(columns.id)
             .push(direction)
             .push(" LIMIT ")
-            .push_bind(page.fetch_limit())
+            .push_bind(self.page.fetch_limit())
             .push(" OFFSET ")
-            .push_bind(i64::try_from(page.offset()).unwrap_or(i64::MAX))
+            .push_bind(i64::try_from(self.page.offset()).unwrap_or(i64::MAX))
             .push(") p JOIN articles a ON a.id = p.id JOIN users u ON u.id = a.author_id")
             .push(" ORDER BY p.sort_key")
             .push(direction)
             .push(", p.id")
             .push(direction);
-        let rows: Vec<ArticleRow> = query.build_query_as().fetch_all(&mut *conn).await?;
+        query
+    }
 
-        let total = if filter.q.is_none() && selection.author.is_none() {
-            kept_count(&mut conn, selection).await?
-        } else {
-            let mut count = QueryBuilder::<Any>::new("SELECT COUNT(*) FROM (SELECT 1 AS one");
-            self.push_matches(&mut count, filter, selection);
-            count
-                .push(" LIMIT ")
-                .push_bind(i64::try_from(COUNT_LIMIT).unwrap_or(i64::MAX))
-                .push(") c");
-            let counted: i64 = count.build_query_scalar().fetch_one(&mut *conn).await?;
-            u64::try_from(counted).unwrap_or(0)
-        };
-        let rows = Paged::from_rows(rows, page, total, ArticleRow::id);
-        Ok(Paged {
-            items: rows
-                .items
-                .into_iter()
-                .map(ArticleRow::into_article)
-                .collect(),
-            page: rows.page,
-            total: rows.total,
-            next: rows.next,
-        })
+    /// How many match, up to [`COUNT_LIMIT`]; `None` when a kept feed size
+    /// answers instead.
+    fn count(&self, verb: &str) -> Option<QueryBuilder<Any>> {
+        if self.filter.q.is_none() && self.selection.author.is_none() {
+            return None;
+        }
+        let mut count = QueryBuilder::<Any>::new(verb);
+        count.push("COUNT(*) FROM (SELECT 1 AS one");
+        self.push_matches(&mut count);
+        count
+            .push(" LIMIT ")
+            .push_bind(i64::try_from(COUNT_LIMIT).unwrap_or(i64::MAX))
+            .push(") c");
+        Some(count)
     }
 
     /// ` FROM ... WHERE ...`: the rows of the list, before any cursor.
-    fn push_matches(
-        &self,
-        query: &mut QueryBuilder<Any>,
-        filter: &ArticleFilter,
-        selection: Selection,
-    ) {
-        match &filter.q {
+    fn push_matches(&self, query: &mut QueryBuilder<Any>) {
+        let selection = self.selection;
+        match &self.filter.q {
             None => {
                 query
                     .push(" FROM feed_entries f WHERE f.feed_kind = ")
@@ -403,6 +388,104 @@ impl Store {
                 }
             }
         }
+    }
+}
+
+impl Store {
+    /// One page of articles (without bodies) and the number matching in all.
+    pub async fn list_articles(
+        &self,
+        filter: &ArticleFilter,
+        page: PageRequest,
+    ) -> Result<Paged<Article>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let Some(query) = self.resolve(&mut conn, filter, &page).await? else {
+            return Ok(Paged::from_rows(
+                Vec::new(),
+                page,
+                0,
+                |article: &Article| article.id,
+            ));
+        };
+        let rows: Vec<ArticleRow> = query
+            .page("SELECT ")
+            .build_query_as()
+            .fetch_all(&mut *conn)
+            .await?;
+        let total = match query.count("SELECT ") {
+            None => kept_count(&mut conn, query.selection).await?,
+            Some(mut count) => {
+                let counted: i64 = count.build_query_scalar().fetch_one(&mut *conn).await?;
+                u64::try_from(counted).unwrap_or(0)
+            }
+        };
+        drop(query);
+        let rows = Paged::from_rows(rows, page, total, ArticleRow::id);
+        Ok(Paged {
+            items: rows
+                .items
+                .into_iter()
+                .map(ArticleRow::into_article)
+                .collect(),
+            page: rows.page,
+            total: rows.total,
+            next: rows.next,
+        })
+    }
+
+    /// How MySQL would run a list's statements (the page, then the count if
+    /// one is needed): for checking that every list shape reads an index,
+    /// never scans or sorts a table. `None` if the list matches nothing
+    /// before any statement runs.
+    pub async fn explain_list_articles(
+        &self,
+        filter: &ArticleFilter,
+        page: &PageRequest,
+    ) -> Result<Option<Vec<PlanStep>>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let Some(query) = self.resolve(&mut conn, filter, page).await? else {
+            return Ok(None);
+        };
+        let mut steps = Vec::new();
+        let statements =
+            std::iter::once(query.page("EXPLAIN SELECT ")).chain(query.count("EXPLAIN SELECT "));
+        for mut statement in statements {
+            for row in statement.build().fetch_all(&mut *conn).await? {
+                let text = |name: &str| -> Result<Option<String>, StoreError> {
+                    Ok(row.try_get::<Option<String>, _>(name)?)
+                };
+                steps.push(PlanStep {
+                    table: text("table")?.unwrap_or_default(),
+                    access: text("type")?.unwrap_or_default(),
+                    key: text("key")?,
+                    extra: text("Extra")?.unwrap_or_default(),
+                });
+            }
+        }
+        Ok(Some(steps))
+    }
+
+    /// Which feed a list walks and from where; `None` when nothing can match.
+    /// A cursor must name an article the list could show, even when the
+    /// list is empty for other reasons.
+    async fn resolve<'a>(
+        &self,
+        conn: &mut AnyConnection,
+        filter: &'a ArticleFilter,
+        page: &'a PageRequest,
+    ) -> Result<Option<ListQuery<'a>>, StoreError> {
+        let selection = select(conn, filter).await?;
+        let after = match page.cursor() {
+            Some(&id) => Some((cursor_value(conn, filter, id).await?, id)),
+            None => None,
+        };
+        Ok(selection.map(|selection| ListQuery {
+            dialect: self.dialect,
+            filter,
+            selection,
+            after,
+            page,
+        }))
     }
 }
 

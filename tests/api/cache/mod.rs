@@ -25,6 +25,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 mod outages;
+mod production_redis;
 
 use crate::on_both_backends;
 use crate::support::{
