@@ -30,6 +30,7 @@ use sqlx::migrate::Migrator;
 use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
 
 pub use error::StoreError;
+pub use feeds::PlanStep;
 pub use seed::SeedReport;
 pub use users::{Credentials, RefreshOutcome};
 
@@ -196,6 +197,17 @@ impl Store {
             Dialect::MySql => self.pool.begin().await?,
             Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
         })
+    }
+
+    /// Refreshes the planner's statistics of the tables lists read (after a
+    /// bulk load, so plans are chosen as they will be in production).
+    pub async fn analyze(&self) -> Result<(), StoreError> {
+        let sql = match self.dialect {
+            Dialect::MySql => "ANALYZE TABLE articles, feed_entries, feed_counts, users, tags",
+            Dialect::Sqlite => "ANALYZE",
+        };
+        sqlx::query(sql).fetch_all(&self.pool).await?;
+        Ok(())
     }
 
     /// A round trip to the database, for readiness checks.

@@ -7,6 +7,7 @@ mod articles;
 mod cache;
 mod comments;
 mod errors;
+mod feeds;
 mod logs;
 mod ops;
 mod smoke;

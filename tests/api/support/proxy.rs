@@ -64,11 +64,21 @@ impl TcpProxy {
         self.inner.state.lock().expect("not poisoned").trigger = Some(pattern.to_vec());
     }
 
-    /// Accepts connections again, on the same port.
+    /// Accepts connections again, on the same port (once the listener a
+    /// cut aborted has let go of it).
     pub async fn restore(&self) {
-        let listener = TcpListener::bind(self.addr())
-            .await
-            .expect("the proxy's port is free again");
+        let mut attempts = 0;
+        let listener = loop {
+            match TcpListener::bind(self.addr()).await {
+                Ok(listener) => break listener,
+                Err(err) if attempts < 100 => {
+                    attempts += 1;
+                    let _ = err;
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                Err(err) => panic!("the proxy's port is free again: {err}"),
+            }
+        };
         self.inner.listen(listener);
     }
 }
