@@ -144,15 +144,27 @@ pub(super) async fn add_entries(
     articles: &[Indexed<'_>],
     counts: &mut CountChanges,
 ) -> Result<(), StoreError> {
+    add_entries_to(conn, FEED_ENTRIES, articles, counts).await
+}
+
+pub(super) const FEED_ENTRIES: &str = "feed_entries";
+
+/// [`add_entries`] into `table`: the feed entries, or a bulk load's copy.
+pub(super) async fn add_entries_to(
+    conn: &mut AnyConnection,
+    table: &'static str,
+    articles: &[Indexed<'_>],
+    counts: &mut CountChanges,
+) -> Result<(), StoreError> {
     let rows: Vec<(&Indexed, Feed)> = articles
         .iter()
         .flat_map(|article| article.feeds().map(move |(feed, _)| (article, feed)))
         .collect();
     for chunk in rows.chunks(ENTRIES_PER_INSERT) {
-        let mut insert = QueryBuilder::<Any>::new(
-            "INSERT INTO feed_entries (article_id, feed_kind, feed_id, status, author_id, \
-             created_at, updated_at, published_at, title) ",
-        );
+        let mut insert = QueryBuilder::<Any>::new(format!(
+            "INSERT INTO {table} (article_id, feed_kind, feed_id, status, author_id, \
+             created_at, updated_at, published_at, title) "
+        ));
         insert.push_values(chunk, |mut row, (article, feed)| {
             row.push_bind(article.id)
                 .push_bind(feed.kind as i32)

@@ -12,6 +12,7 @@
 //! one transaction that answers from its own reads.
 
 mod articles;
+mod bulk;
 mod comments;
 mod error;
 mod feeds;

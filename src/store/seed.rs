@@ -10,7 +10,8 @@ use rand::{Rng, SeedableRng};
 use sqlx::{Any, QueryBuilder};
 
 use super::articles::tag_refs;
-use super::feeds::{CountChanges, Indexed, TagRef, add_entries};
+use super::bulk::FeedTarget;
+use super::feeds::{CountChanges, Indexed, TagRef, add_entries_to};
 use super::rows::tag_list;
 use super::{Store, StoreError};
 use crate::domain::time::now;
@@ -156,22 +157,29 @@ impl Store {
         let tags = tag_refs(&mut *self.pool.acquire().await?, &tags).await?;
 
         let clock = SeedClock::new(now().timestamp_millis(), articles);
+        let target = self.start_load().await?;
         let mut counts = CountChanges::default();
         let mut comments = 0;
         let mut done = 0;
-        while done < articles {
+        let mut written = Ok(());
+        while done < articles && written.is_ok() {
             let size = BATCH.min(articles - done);
             let batch: Vec<SeedArticle> = (0..size)
                 .map(|i| SeedArticle::random(&mut rng, &run, done + i, &clock, &authors, &tags))
                 .collect();
-            comments += self
-                .seed_batch(&mut rng, &batch, &clock, &authors, &mut counts)
-                .await?;
+            written = self
+                .seed_batch(&mut rng, &batch, &clock, &authors, &target, &mut counts)
+                .await
+                .map(|n| comments += n);
             done += size;
         }
+        // Whatever batches committed are indexed and counted, even if a
+        // later one failed.
+        self.finish_load(target).await?;
         let mut tx = self.begin_write().await?;
         counts.apply(&mut tx, self.dialect).await?;
         tx.commit().await?;
+        written?;
         Ok(SeedReport {
             authors: AUTHORS,
             articles,
@@ -186,6 +194,7 @@ impl Store {
         batch: &[SeedArticle],
         clock: &SeedClock,
         authors: &[i64],
+        target: &FeedTarget,
         counts: &mut CountChanges,
     ) -> Result<usize, StoreError> {
         let mut tx = self.begin_write().await?;
@@ -248,7 +257,7 @@ impl Store {
                 comments.push((id, author, sentence(rng, 12), at));
             }
         }
-        add_entries(&mut tx, &indexed, counts).await?;
+        add_entries_to(&mut tx, target.table(), &indexed, counts).await?;
         if !comments.is_empty() {
             let mut insert_comments = QueryBuilder::<Any>::new(
                 "INSERT INTO comments (article_id, author_id, body, created_at) ",
