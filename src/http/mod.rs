@@ -29,9 +29,10 @@ use crate::openapi::ApiDoc;
 pub fn router(state: AppState) -> Router {
     let (router, api) = api_router().split_for_parts();
     let router = router
-        .route_layer(axum::middleware::from_fn(crate::metrics::track_requests))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", api))
         .fallback(|| async { ApiError::NotFound("no such resource".into()) })
+        // After the fallback, so unmatched requests are counted too.
+        .layer(axum::middleware::from_fn(crate::metrics::track_requests))
         .with_state(state.clone());
     middleware::stack(router, &state.settings.server)
 }

@@ -7,6 +7,7 @@ mod articles;
 mod cache;
 mod comments;
 mod errors;
+mod metrics;
 mod ops;
 mod smoke;
 mod tags;
