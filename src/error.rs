@@ -76,6 +76,9 @@ pub enum ApiError {
     /// 413: the body is over the configured limit.
     #[error("payload too large")]
     PayloadTooLarge,
+    /// 414: the request target is longer than we read.
+    #[error("uri too long")]
+    UriTooLong,
     /// 415: the body is not JSON.
     #[error("unsupported media type: {0}")]
     UnsupportedMediaType(String),
@@ -85,6 +88,9 @@ pub enum ApiError {
         detail: String,
         errors: Vec<FieldError>,
     },
+    /// 431: the request headers are larger than we read.
+    #[error("request headers too large")]
+    HeadersTooLarge,
     /// 503: a dependency (the database) is unavailable; retrying may help.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -122,7 +128,9 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UriTooLong => StatusCode::URI_TOO_LONG,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -139,7 +147,9 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::PreconditionFailed => "precondition_failed",
             ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::UriTooLong => "uri_too_long",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::HeadersTooLarge => "headers_too_large",
             ApiError::Unprocessable { .. } => "validation_failed",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
@@ -166,6 +176,8 @@ impl ApiError {
                 vec![],
             ),
             ApiError::PayloadTooLarge => ("the request body is too large".into(), vec![]),
+            ApiError::UriTooLong => ("the request URI is too long".into(), vec![]),
+            ApiError::HeadersTooLarge => ("the request headers are too large".into(), vec![]),
             ApiError::Internal(_) => ("something went wrong on our side".into(), vec![]),
         };
         Problem {
@@ -186,6 +198,8 @@ pub fn problem_for_status(status: StatusCode) -> Response {
         StatusCode::NOT_FOUND => ApiError::NotFound("no such resource".into()),
         StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+        StatusCode::URI_TOO_LONG => ApiError::UriTooLong,
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => ApiError::HeadersTooLarge,
         StatusCode::REQUEST_TIMEOUT | StatusCode::SERVICE_UNAVAILABLE => {
             ApiError::Unavailable("the request took too long".into())
         }

@@ -16,6 +16,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use super::guard;
 use crate::config::ServerSettings;
 use crate::error::{ApiError, PROBLEM_JSON, problem_for_status};
 
@@ -23,13 +24,16 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub fn stack(router: Router, settings: &ServerSettings) -> Router {
     let layers = ServiceBuilder::new()
-        // Every request gets an id, echoed in the response and in its logs.
+        // Every request gets an id, echoed in the response and in its logs;
+        // a client's own only if it is safe to log.
+        .map_request(|request| guard::drop_unsafe_request_id(request, &REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(cors(settings))
         // Below here every error response is problem JSON.
         .layer(middleware::from_fn(problem_for_bare_errors))
+        .layer(middleware::from_fn(guard::limit_sizes))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
