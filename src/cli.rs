@@ -138,16 +138,14 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding FEEDGATE_LISTEN={listen}"))?;
     tracing::info!(address = %listener.local_addr()?, "feedgate listening");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving")?;
+    crate::server::serve(listener, router, &state.settings.server, shutdown_signal()).await;
     state.store.close().await;
     tracing::info!("feedgate stopped");
     Ok(())
 }
 
-/// Resolves on Ctrl-C or SIGTERM; in-flight requests then finish.
+/// Resolves on Ctrl-C or SIGTERM; in-flight requests then get
+/// `server.shutdown_timeout_secs` to finish.
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;

@@ -15,6 +15,7 @@ pub mod http;
 pub mod metrics;
 pub mod openapi;
 pub mod reads;
+pub mod server;
 pub mod store;
 pub mod telemetry;
 pub mod views;

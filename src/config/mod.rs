@@ -65,6 +65,9 @@ pub struct ServerSettings {
     pub listen: SocketAddr,
     pub body_limit_bytes: usize,
     pub request_timeout_secs: u64,
+    pub header_read_timeout_secs: u64,
+    pub keep_alive: bool,
+    pub shutdown_timeout_secs: u64,
     pub cors_origins: Vec<String>,
 }
 

@@ -1,0 +1,155 @@
+//! `feedgate serve` as a process on a real socket: clients that are slow to
+//! send their headers or sit idle are cut off, and a shutdown that cannot
+//! drain its connections stops at its deadline.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A `feedgate serve` child on a free port with a fresh SQLite file; killed
+/// and cleaned up on drop.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    dir: PathBuf,
+}
+
+impl Server {
+    fn start(env: &[(&str, &str)]) -> Self {
+        let addr = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port");
+        let dir = std::env::temp_dir().join(format!("feedgate-serve-{}", addr.port()));
+        std::fs::create_dir_all(&dir).expect("a temp dir");
+        let child = Command::new(env!("CARGO_BIN_EXE_feedgate"))
+            .current_dir(&dir)
+            .env_clear()
+            .env("FEEDGATE_LISTEN", addr.to_string())
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the binary runs");
+        let server = Self { child, addr, dir };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(addr).is_err() {
+            assert!(Instant::now() < deadline, "feedgate serve did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    fn connect(&self) -> TcpStream {
+        let stream = TcpStream::connect(self.addr).expect("the server accepts");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream
+    }
+
+    /// Sends SIGTERM and returns how long the process took to exit.
+    fn terminate(&mut self) -> Duration {
+        let started = Instant::now();
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let deadline = started + Duration::from_secs(20);
+        while self.child.try_wait().expect("waitable").is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "still running 20 s after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        started.elapsed()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Reads until the server closes the connection; returns what it sent and
+/// how long that took.
+fn read_until_closed(stream: &mut TcpStream) -> (String, Duration) {
+    let started = Instant::now();
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => received.extend_from_slice(&buffer[..n]),
+            Err(err) if err.kind() == ErrorKind::ConnectionReset => break,
+            Err(err) => panic!(
+                "the connection is still open after {:?}: {err}",
+                started.elapsed()
+            ),
+        }
+    }
+    (
+        String::from_utf8_lossy(&received).into_owned(),
+        started.elapsed(),
+    )
+}
+
+#[test]
+fn a_connection_that_stops_mid_header_is_closed_within_the_timeout() {
+    let server = Server::start(&[("FEEDGATE_SERVER__HEADER_READ_TIMEOUT_SECS", "1")]);
+    let mut slow = server.connect();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .unwrap();
+    let (_, waited) = read_until_closed(&mut slow);
+    assert!(
+        waited < Duration::from_secs(4),
+        "closed only after {waited:?}"
+    );
+
+    let mut prompt = server.connect();
+    prompt
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let (reply, _) = read_until_closed(&mut prompt);
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+}
+
+#[test]
+fn an_idle_keep_alive_connection_is_closed() {
+    let server = Server::start(&[("FEEDGATE_SERVER__HEADER_READ_TIMEOUT_SECS", "1")]);
+    let mut stream = server.connect();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let (reply, waited) = read_until_closed(&mut stream);
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(
+        waited < Duration::from_secs(4),
+        "idle for {waited:?} and still open"
+    );
+}
+
+#[test]
+fn shutdown_ends_at_its_deadline_with_a_stalled_connection_open() {
+    let mut server = Server::start(&[
+        ("FEEDGATE_SERVER__HEADER_READ_TIMEOUT_SECS", "60"),
+        ("FEEDGATE_SERVER__SHUTDOWN_TIMEOUT_SECS", "2"),
+    ]);
+    let mut stalled = server.connect();
+    stalled
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .unwrap();
+    // Let the server take the bytes in before it is told to stop.
+    std::thread::sleep(Duration::from_millis(200));
+    let took = server.terminate();
+    assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
+    let (_, _) = read_until_closed(&mut stalled);
+}
