@@ -71,7 +71,7 @@ async fn run(
         feedgate::http::router(b.clone()),
     );
 
-    let hash = a.auth.passwords.hash("bench password").await;
+    let hash = a.auth.passwords.hash("bench password").await?;
     let user = a.store.create_user("bench", &hash, Role::Author).await?;
     let token = a.auth.issue_access_token(&user);
     let (status, created) = call(

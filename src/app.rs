@@ -1,14 +1,19 @@
 //! The application state shared by every request.
 
 use std::ops::Deref;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use crate::auth::Auth;
 use crate::cache::{Cache, CacheError};
 use crate::config::Settings;
 use crate::http::CacheControl;
+use crate::ratelimit::RateLimiter;
 use crate::reads::Reader;
 use crate::store::{Store, StoreError};
+
+/// How often idle in-process rate-limit buckets are dropped.
+const IDLE_BUCKET_SWEEP: Duration = Duration::from_secs(60);
 
 pub struct App {
     pub settings: Settings,
@@ -17,6 +22,8 @@ pub struct App {
     pub cache: Arc<Cache>,
     pub cache_control: CacheControl,
     pub reader: Reader,
+    /// `None` when rate limiting is off.
+    pub limiter: Option<RateLimiter>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,13 +59,46 @@ impl App {
         let cache_control = CacheControl::new(&settings.cache.control)?;
         let auth = Auth::new(&settings.auth);
         let reader = Reader::new(store.clone(), cache.clone());
-        Ok(AppState(Arc::new(App {
+        let limiter = limiter(&settings);
+        let app = Arc::new(App {
             settings,
             store,
             auth,
             cache,
             cache_control,
             reader,
-        })))
+            limiter,
+        });
+        forget_idle_buckets(Arc::downgrade(&app));
+        Ok(AppState(app))
     }
+}
+
+fn limiter(settings: &Settings) -> Option<RateLimiter> {
+    let limits = &settings.rate_limit;
+    limits.enabled.then(|| {
+        RateLimiter::new(
+            limits,
+            settings.trusted_proxies().unwrap_or_default(),
+            settings.redis.url.expose(),
+            &settings.cache.redis_prefix,
+            Duration::from_millis(settings.cache.redis_timeout_ms),
+        )
+    })
+}
+
+/// Drops full in-process buckets every minute, so one-off clients do not
+/// accumulate; stops with the app.
+fn forget_idle_buckets(app: Weak<App>) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(IDLE_BUCKET_SWEEP);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            let Some(app) = app.upgrade() else { return };
+            if let Some(limiter) = &app.limiter {
+                limiter.forget_idle();
+            }
+        }
+    });
 }

@@ -90,7 +90,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Seed { articles } => {
             let state = App::start(settings).await.context("starting")?;
-            let hash = state.auth.passwords.hash(SEED_PASSWORD).await;
+            let hash = state.auth.passwords.hash(SEED_PASSWORD).await?;
             let report = state.store.seed(articles, &hash).await.context("seeding")?;
             println!(
                 "seeded {} articles, {} comments and {} authors (password {SEED_PASSWORD:?}) in {:.1?}",
@@ -107,7 +107,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 },
         } => {
             let state = App::start(settings).await.context("starting")?;
-            let hash = state.auth.passwords.hash(&password).await;
+            let hash = state.auth.passwords.hash(&password).await?;
             let user = state
                 .store
                 .upsert_user(&username, &hash, role)

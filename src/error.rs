@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::ratelimit::Decision;
 use crate::store::StoreError;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -91,6 +92,13 @@ pub enum ApiError {
     /// 431: the request headers are larger than we read.
     #[error("request headers too large")]
     HeadersTooLarge,
+    /// 429: over a rate limit; the decision fills the `RateLimit-*` headers.
+    #[error("too many requests")]
+    TooManyRequests(Decision),
+    /// 503 with `Retry-After`: too much work of this kind is queued (password
+    /// hashing); retrying in a moment will likely pass.
+    #[error("busy: {0}")]
+    Busy(String),
     /// 503: a dependency (the database) is unavailable; retrying may help.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -107,11 +115,20 @@ impl ApiError {
         }
     }
 
+    /// 422 with per-field errors; the detail lists the fields' names.
     pub fn unprocessable(errors: Vec<FieldError>) -> Self {
-        ApiError::Unprocessable {
-            detail: "the request body has invalid fields".into(),
-            errors,
-        }
+        let mut fields: Vec<&str> = errors
+            .iter()
+            .map(|error| error.field.as_str())
+            .filter(|field| !field.is_empty())
+            .collect();
+        fields.dedup();
+        let detail = if fields.is_empty() {
+            "the request body has invalid fields".to_owned()
+        } else {
+            format!("the request body has invalid fields: {}", fields.join(", "))
+        };
+        ApiError::Unprocessable { detail, errors }
     }
 
     pub fn internal(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
@@ -132,7 +149,8 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Busy(_) | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -151,6 +169,8 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::HeadersTooLarge => "headers_too_large",
             ApiError::Unprocessable { .. } => "validation_failed",
+            ApiError::TooManyRequests(_) => "rate_limited",
+            ApiError::Busy(_) => "busy",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -167,7 +187,12 @@ impl ApiError {
             | ApiError::NotFound(detail)
             | ApiError::Conflict(detail)
             | ApiError::UnsupportedMediaType(detail)
+            | ApiError::Busy(detail)
             | ApiError::Unavailable(detail) => (detail, Vec::new()),
+            ApiError::TooManyRequests(_) => (
+                "too many requests; retry after the number of seconds in Retry-After".into(),
+                vec![],
+            ),
             ApiError::MethodNotAllowed => {
                 ("this resource does not support that method".into(), vec![])
             }
@@ -224,6 +249,11 @@ impl IntoResponse for ApiError {
         }
         let status = self.status();
         let unauthorized = matches!(self, ApiError::Unauthorized(_));
+        let limited = match &self {
+            ApiError::TooManyRequests(decision) => Some(*decision),
+            _ => None,
+        };
+        let busy = matches!(self, ApiError::Busy(_));
         let problem = self.into_problem();
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (status, body).into_response();
@@ -233,7 +263,19 @@ impl IntoResponse for ApiError {
         if unauthorized {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if let Some(decision) = limited {
+            decision.write_headers(headers);
+        }
+        if busy {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         response
+    }
+}
+
+impl From<crate::auth::Busy> for ApiError {
+    fn from(busy: crate::auth::Busy) -> Self {
+        ApiError::Busy(busy.to_string())
     }
 }
 

@@ -14,6 +14,7 @@ pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod openapi;
+pub mod ratelimit;
 pub mod reads;
 pub mod server;
 pub mod store;

@@ -2,8 +2,8 @@
 //! send their headers or sit idle are cut off, and a shutdown that cannot
 //! drain its connections stops at its deadline.
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -17,30 +17,41 @@ struct Server {
 }
 
 impl Server {
+    /// Starts on port 0 and reads the bound address from the log, so no
+    /// other test can take the port in between.
     fn start(env: &[(&str, &str)]) -> Self {
-        let addr = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port");
-        let dir = std::env::temp_dir().join(format!("feedgate-serve-{}", addr.port()));
+        let dir = std::env::temp_dir().join(format!("feedgate-serve-{}", random_suffix()));
         std::fs::create_dir_all(&dir).expect("a temp dir");
-        let child = Command::new(env!("CARGO_BIN_EXE_feedgate"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_feedgate"))
             .current_dir(&dir)
             .env_clear()
-            .env("FEEDGATE_LISTEN", addr.to_string())
-            .env("RUST_LOG", "warn")
+            .env("FEEDGATE_LISTEN", "127.0.0.1:0")
+            .env("FEEDGATE_LOG__FORMAT", "json")
+            .env("RUST_LOG", "info")
             .envs(env.iter().copied())
             .arg("serve")
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("the binary runs");
-        let server = Self { child, addr, dir };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(addr).is_err() {
-            assert!(Instant::now() < deadline, "feedgate serve did not listen");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        server
+        let stdout = child.stdout.take().expect("piped");
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains("feedgate listening") {
+                    let _ = sender.send(line);
+                }
+            }
+        });
+        let line = receiver
+            .recv_timeout(Duration::from_secs(30))
+            .expect("feedgate serve says where it listens");
+        let log: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
+        let addr = log["address"]
+            .as_str()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line}"));
+        Self { child, addr, dir }
     }
 
     fn connect(&self) -> TcpStream {
@@ -77,6 +88,13 @@ impl Drop for Server {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+fn random_suffix() -> String {
+    use rand::distr::{Alphanumeric, SampleString};
+    Alphanumeric
+        .sample_string(&mut rand::rng(), 12)
+        .to_lowercase()
 }
 
 /// Reads until the server closes the connection; returns what it sent and

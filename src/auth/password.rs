@@ -1,19 +1,39 @@
 use std::sync::{Arc, OnceLock};
 
 use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
+use tokio::sync::Semaphore;
 
 /// Argon2id hashing, run off the async threads: each hash takes tens of
-/// milliseconds and megabytes of memory on purpose.
+/// milliseconds and megabytes of memory on purpose. At most `concurrency`
+/// hashes run at once and `queue` more wait; beyond that a caller is turned
+/// away at once ([`Busy`]), so a flood of sign-ins cannot occupy every core
+/// or pile up unbounded work.
 #[derive(Clone)]
 pub struct Passwords {
     params: Params,
     /// A real hash checked when the user does not exist, so a failed login
     /// takes as long for an unknown user as for a wrong password.
     decoy: Arc<OnceLock<String>>,
+    /// Permits for running or waiting: `concurrency + queue`.
+    admitted: Arc<Semaphore>,
+    /// Permits for running: `concurrency`.
+    running: Arc<Semaphore>,
+}
+
+/// Every hashing slot and queue place is taken.
+#[derive(Debug, thiserror::Error)]
+#[error("too many password checks are in progress; retry in a moment")]
+pub struct Busy;
+
+/// The pool's size: how many hashes run at once and how many may wait.
+#[derive(Debug, Clone, Copy)]
+pub struct HashPool {
+    pub concurrency: usize,
+    pub queue: usize,
 }
 
 impl Passwords {
-    pub fn new(memory_kib: u32, iterations: u32) -> Self {
+    pub fn new(memory_kib: u32, iterations: u32, pool: HashPool) -> Self {
         let params = Params::new(
             memory_kib.max(Params::MIN_M_COST),
             iterations.max(Params::MIN_T_COST),
@@ -21,9 +41,12 @@ impl Passwords {
             None,
         )
         .expect("clamped argon2 parameters are valid");
+        let concurrency = pool.concurrency.max(1);
         Self {
             params,
             decoy: Default::default(),
+            admitted: Arc::new(Semaphore::new(concurrency + pool.queue)),
+            running: Arc::new(Semaphore::new(concurrency)),
         }
     }
 
@@ -32,12 +55,9 @@ impl Passwords {
     }
 
     /// A PHC string (`$argon2id$v=19$...`) with a fresh random salt.
-    pub async fn hash(&self, password: &str) -> String {
-        let this = self.clone();
+    pub async fn hash(&self, password: &str) -> Result<String, Busy> {
         let password = password.to_owned();
-        tokio::task::spawn_blocking(move || this.hash_blocking(&password))
-            .await
-            .expect("password hashing does not panic")
+        self.run(move |this| this.hash_blocking(&password)).await
     }
 
     pub fn hash_blocking(&self, password: &str) -> String {
@@ -49,11 +69,10 @@ impl Passwords {
 
     /// Whether `password` matches `hash`. With no hash (unknown user) a decoy
     /// is checked anyway and the answer is always no.
-    pub async fn verify(&self, password: &str, hash: Option<&str>) -> bool {
-        let this = self.clone();
+    pub async fn verify(&self, password: &str, hash: Option<&str>) -> Result<bool, Busy> {
         let password = password.to_owned();
         let hash = hash.map(str::to_owned);
-        tokio::task::spawn_blocking(move || match hash {
+        self.run(move |this| match hash {
             Some(hash) => this
                 .hasher()
                 .verify_password(password.as_bytes(), hash.as_str())
@@ -66,7 +85,24 @@ impl Passwords {
             }
         })
         .await
-        .unwrap_or(false)
+    }
+
+    /// Runs `work` on the blocking pool once a slot is free, or refuses at
+    /// once if the queue is full too.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Self) -> T + Send + 'static,
+    ) -> Result<T, Busy> {
+        let _admitted = self
+            .admitted
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Busy)?;
+        let _running = self.running.acquire().await.map_err(|_| Busy)?;
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || work(&this))
+            .await
+            .map_err(|_| Busy)
     }
 
     fn decoy_hash(&self) -> &str {
@@ -79,27 +115,59 @@ impl Passwords {
 mod tests {
     use super::*;
 
+    fn passwords(concurrency: usize, queue: usize) -> Passwords {
+        Passwords::new(1024, 1, HashPool { concurrency, queue })
+    }
+
     #[tokio::test]
     async fn a_hash_verifies_only_its_own_password() {
-        let passwords = Passwords::new(1024, 1);
-        let hash = passwords.hash("correct horse").await;
+        let passwords = passwords(1, 0);
+        let hash = passwords.hash("correct horse").await.unwrap();
         assert!(hash.starts_with("$argon2id$"));
-        assert!(passwords.verify("correct horse", Some(&hash)).await);
-        assert!(!passwords.verify("wrong horse", Some(&hash)).await);
+        assert!(
+            passwords
+                .verify("correct horse", Some(&hash))
+                .await
+                .unwrap()
+        );
+        assert!(!passwords.verify("wrong horse", Some(&hash)).await.unwrap());
         assert!(
             !passwords
                 .verify("correct horse", Some("not a phc string"))
                 .await
+                .unwrap()
         );
     }
 
     #[tokio::test]
     async fn an_unknown_user_never_verifies() {
-        let passwords = Passwords::new(1024, 1);
+        let passwords = passwords(1, 0);
         assert!(
             !passwords
                 .verify("decoy password that nobody has", None)
                 .await
+                .unwrap()
         );
+    }
+
+    #[tokio::test]
+    async fn beyond_the_slots_and_the_queue_callers_are_turned_away_at_once() {
+        let passwords = passwords(1, 1);
+        let hold = |p: &Passwords| {
+            let p = p.clone();
+            tokio::spawn(async move {
+                p.run(|_| std::thread::sleep(std::time::Duration::from_millis(300)))
+                    .await
+            })
+        };
+        let running = hold(&passwords);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let queued = hold(&passwords);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let started = std::time::Instant::now();
+        assert!(passwords.hash("x").await.is_err());
+        assert!(started.elapsed() < std::time::Duration::from_millis(100));
+        assert!(running.await.unwrap().is_ok() && queued.await.unwrap().is_ok());
+        assert!(passwords.hash("x").await.is_ok(), "free again");
     }
 }

@@ -12,6 +12,7 @@ mod problems;
 mod rules;
 mod serde_errors;
 mod tags;
+mod throttle;
 mod tokens;
 mod users;
 
@@ -33,7 +34,11 @@ pub fn router(state: AppState) -> Router {
     let router = router
         .merge(SwaggerUi::new("/docs").url("/openapi.json", api))
         .fallback(|| async { ApiError::NotFound("no such resource".into()) })
-        // After the fallback, so unmatched requests are counted too.
+        // After the fallback, so unmatched requests are limited and counted too.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            throttle::limit_rate,
+        ))
         .layer(axum::middleware::from_fn(crate::metrics::track_requests))
         .with_state(state.clone());
     middleware::stack(router, &state.settings.server)

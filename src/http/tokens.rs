@@ -13,6 +13,7 @@ use validator::Validate;
 use super::conditional::NO_STORE;
 use super::extract::Valid;
 use super::problems::{Invalid, Unauthorized};
+use super::throttle::limit_username;
 use crate::app::{App, AppState};
 use crate::auth::RefreshToken;
 use crate::domain::User;
@@ -74,9 +75,10 @@ pub async fn create_token(
 ) -> Result<Response, ApiError> {
     let user = match request {
         TokenRequest::Password { username, password } => {
+            limit_username(&app, &username).await?;
             let credentials = app.store.find_credentials(&username).await?;
             let hash = credentials.as_ref().map(|c| c.password_hash.as_str());
-            let valid = app.auth.passwords.verify(&password, hash).await;
+            let valid = app.auth.passwords.verify(&password, hash).await?;
             match credentials {
                 Some(credentials) if valid => credentials.user,
                 _ => {

@@ -59,7 +59,7 @@ pub async fn register_user(
     State(app): State<AppState>,
     Valid(input): Valid<RegisterInput>,
 ) -> Result<Response, ApiError> {
-    let hash = app.auth.passwords.hash(&input.password).await;
+    let hash = app.auth.passwords.hash(&input.password).await?;
     let role = app.settings.auth.registration_role;
     let user = app
         .store

@@ -9,6 +9,7 @@ mod comments;
 mod errors;
 mod metrics;
 mod ops;
+mod ratelimit;
 mod smoke;
 mod tags;
 mod tokens;

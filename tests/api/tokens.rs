@@ -255,7 +255,8 @@ async fn a_password_reset_ends_the_users_refresh_tokens(app: &TestApp) {
         .auth
         .passwords
         .hash("a brand new passphrase")
-        .await;
+        .await
+        .expect("a hashing slot");
     app.state
         .store
         .upsert_user(&ada.username, &hash, Role::Author)

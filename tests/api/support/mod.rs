@@ -98,7 +98,13 @@ impl TestApp {
 
     /// Creates a user directly in the store and signs a token for them.
     pub async fn user(&self, username: &str, role: Role) -> TestUser {
-        let hash = self.state.auth.passwords.hash(PASSWORD).await;
+        let hash = self
+            .state
+            .auth
+            .passwords
+            .hash(PASSWORD)
+            .await
+            .expect("a hashing slot");
         let user: User = self
             .state
             .store
