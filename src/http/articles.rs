@@ -42,20 +42,26 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct ArticleListParams {
     /// 1-based page number (default 1).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295_u32)]
     page: Option<u32>,
-    /// Items per page (default 20, at most 100; larger values are capped).
+    /// Items per page, 1 to 100 (default 20); 0 is served as 1 and larger
+    /// values as 100.
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 4294967295_u32)]
     per_page: Option<u32>,
     /// Only articles by this username.
+    #[param(max_length = 100)]
     author: Option<String>,
     /// Only articles with this tag.
+    #[param(pattern = r"^\s*[\w\-.+#]{0,32}\s*$")]
     tag: Option<String>,
     /// `published` (default) or `draft`. Drafts list only what the caller
     /// may see: their own, or all for editors and admins.
     status: Option<ArticleStatus>,
     /// Case-insensitive text to find in titles.
+    #[param(max_length = 100)]
     q: Option<String>,
-    /// One of `-created_at` (default), `created_at`, `-updated_at`,
-    /// `updated_at`, `-published_at`, `published_at`, `title`, `-title`.
+    /// The order; `-` means descending (default `-created_at`).
+    #[param(schema_with = crate::openapi::sort_schema)]
     sort: Option<String>,
 }
 
@@ -64,8 +70,11 @@ pub struct ArticleListParams {
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// 1-based page number (default 1).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295_u32)]
     page: Option<u32>,
-    /// Items per page (default 20, at most 100).
+    /// Items per page, 1 to 100 (default 20); 0 is served as 1 and larger
+    /// values as 100.
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 4294967295_u32)]
     per_page: Option<u32>,
 }
 
@@ -155,19 +164,24 @@ impl ArticleListParams {
 #[serde(deny_unknown_fields)]
 pub struct ArticleInput {
     #[validate(length(min = 1, max = 200), custom(function = "rules::not_blank"))]
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     title: String,
     #[validate(length(min = 1, max = 100000), custom(function = "rules::not_blank"))]
+    #[schema(min_length = 1, max_length = 100000, pattern = r"\S")]
     body: String,
     /// Defaults to the body's first 200 characters.
     #[validate(length(max = 500))]
+    #[schema(max_length = 500)]
     summary: Option<String>,
     /// Defaults to `draft`.
     status: Option<ArticleStatus>,
     /// Up to 10; stored lower-cased.
     #[validate(custom(function = "rules::tags"))]
+    #[schema(schema_with = crate::openapi::tags_schema)]
     tags: Option<Vec<String>>,
     /// Defaults to one made from the title (on create) or the current slug.
     #[validate(custom(function = "rules::slug"))]
+    #[schema(max_length = 120, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$")]
     slug: Option<String>,
 }
 
@@ -176,15 +190,20 @@ pub struct ArticleInput {
 #[serde(deny_unknown_fields)]
 pub struct ArticlePatch {
     #[validate(length(min = 1, max = 200), custom(function = "rules::not_blank"))]
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     title: Option<String>,
     #[validate(length(min = 1, max = 100000), custom(function = "rules::not_blank"))]
+    #[schema(min_length = 1, max_length = 100000, pattern = r"\S")]
     body: Option<String>,
     #[validate(length(max = 500))]
+    #[schema(max_length = 500)]
     summary: Option<String>,
     status: Option<ArticleStatus>,
     #[validate(custom(function = "rules::tags"))]
+    #[schema(schema_with = crate::openapi::tags_schema)]
     tags: Option<Vec<String>>,
     #[validate(custom(function = "rules::slug"))]
+    #[schema(max_length = 120, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$")]
     slug: Option<String>,
 }
 
@@ -399,6 +418,7 @@ pub async fn update_article(
         Unauthorized,
         Forbidden,
         NotFound,
+        Conflict,
         PreconditionFailed,
     ),
     security(("bearer" = [])),

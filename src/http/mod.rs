@@ -30,7 +30,8 @@ use crate::openapi::ApiDoc;
 
 /// The whole service: API, operational endpoints, docs, and middleware.
 pub fn router(state: AppState) -> Router {
-    let (router, api) = api_router().split_for_parts();
+    let (router, mut api) = api_router().split_for_parts();
+    crate::openapi::complete(&mut api);
     let router = router
         .merge(SwaggerUi::new("/docs").url("/openapi.json", api))
         .fallback(|| async { ApiError::NotFound("no such resource".into()) })

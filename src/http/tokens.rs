@@ -30,9 +30,17 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(tag = "grant_type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum TokenRequest {
     /// Sign in with a username and password.
-    Password { username: String, password: String },
+    Password {
+        #[schema(max_length = 256)]
+        username: String,
+        #[schema(format = Password, max_length = 1024)]
+        password: String,
+    },
     /// Exchange a refresh token (single use) for a new pair.
-    RefreshToken { refresh_token: String },
+    RefreshToken {
+        #[schema(max_length = 256)]
+        refresh_token: String,
+    },
 }
 
 impl Validate for TokenRequest {

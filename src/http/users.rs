@@ -32,9 +32,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct RegisterInput {
     #[validate(length(min = 3, max = 32), custom(function = "rules::username"))]
+    #[schema(min_length = 3, max_length = 32, pattern = "^[A-Za-z0-9_-]+$")]
     username: String,
     #[validate(length(min = 8, max = 128))]
-    #[schema(format = Password)]
+    #[schema(format = Password, min_length = 8, max_length = 128)]
     password: String,
 }
 

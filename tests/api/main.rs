@@ -8,6 +8,7 @@ mod cache;
 mod comments;
 mod errors;
 mod metrics;
+mod openapi;
 mod ops;
 mod ratelimit;
 mod smoke;
