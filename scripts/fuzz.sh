@@ -11,12 +11,15 @@
 # builds feedgate, starts it on a throwaway SQLite file with an admin user,
 # signs in for a token, and stops it afterwards. Rate limits are off on the
 # instance it starts, so the fuzzer reaches the handlers instead of 429s.
-# Installs schemathesis with pip if it is missing. Exits non-zero if any
-# check failed.
+# Installs schemathesis with pip if it is missing, for FEEDGATE_FUZZ_PYTHON
+# (default python3; CPython before 3.11.8 and 3.12.2 can crash inside
+# hypothesis with "AST constructor recursion depth mismatch", so prefer a
+# newer one). Exits non-zero if any check failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python3 -c 'import schemathesis' 2>/dev/null || python3 -m pip install --quiet schemathesis
+PY=${FEEDGATE_FUZZ_PYTHON:-python3}
+"$PY" -c 'import schemathesis' 2>/dev/null || "$PY" -m pip install --quiet schemathesis
 
 URL=${FEEDGATE_FUZZ_URL:-}
 TOKEN=${FEEDGATE_FUZZ_TOKEN:-}
@@ -40,4 +43,4 @@ fi
 
 AUTH=()
 [[ -n $TOKEN ]] && AUTH=(--header "Authorization: Bearer $TOKEN")
-st --config-file scripts/schemathesis.toml run "$URL/openapi.json" --url "$URL" "${AUTH[@]}" --workers 2 "$@"
+"$PY" -m schemathesis.cli --config-file scripts/schemathesis.toml run "$URL/openapi.json" --url "$URL" "${AUTH[@]}" --workers 2 "$@"

@@ -349,11 +349,11 @@ fn string() -> Schema {
         .into()
 }
 
-/// `sort`: one of the whitelisted orderings.
+/// `sort`: one of the whitelisted orderings (empty: the default).
 pub fn sort_schema() -> Schema {
     ObjectBuilder::new()
         .schema_type(Type::String)
-        .enum_values(Some(ArticleSort::ALLOWED.split(", ")))
+        .enum_values(Some(ArticleSort::ALLOWED.split(", ").chain([""])))
         .build()
         .into()
 }

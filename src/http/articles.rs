@@ -166,8 +166,9 @@ pub struct ArticleInput {
     #[validate(length(min = 1, max = 200), custom(function = "rules::not_blank"))]
     #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     title: String,
+    /// Not blank.
     #[validate(length(min = 1, max = 100000), custom(function = "rules::not_blank"))]
-    #[schema(min_length = 1, max_length = 100000, pattern = r"\S")]
+    #[schema(min_length = 1, max_length = 100000)]
     body: String,
     /// Defaults to the body's first 200 characters.
     #[validate(length(max = 500))]
@@ -192,8 +193,9 @@ pub struct ArticlePatch {
     #[validate(length(min = 1, max = 200), custom(function = "rules::not_blank"))]
     #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     title: Option<String>,
+    /// Not blank.
     #[validate(length(min = 1, max = 100000), custom(function = "rules::not_blank"))]
-    #[schema(min_length = 1, max_length = 100000, pattern = r"\S")]
+    #[schema(min_length = 1, max_length = 100000)]
     body: Option<String>,
     #[validate(length(max = 500))]
     #[schema(max_length = 500)]
@@ -349,7 +351,7 @@ pub async fn create_article(
     put, path = "/articles/{id}", tag = "articles",
     params(
         ("id" = i64, Path, description = "Article id"),
-        ("If-Match" = Option<String>, Header, description = "The article's ETag or version; 412 if it has changed"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "The article's ETag or version; 412 if it has changed"),
     ),
     request_body = ArticleInput,
     responses(
@@ -380,7 +382,7 @@ pub async fn replace_article(
     patch, path = "/articles/{id}", tag = "articles",
     params(
         ("id" = i64, Path, description = "Article id"),
-        ("If-Match" = Option<String>, Header, description = "The article's ETag or version; 412 if it has changed"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "The article's ETag or version; 412 if it has changed"),
     ),
     request_body = ArticlePatch,
     responses(
@@ -411,7 +413,7 @@ pub async fn update_article(
     delete, path = "/articles/{id}", tag = "articles",
     params(
         ("id" = i64, Path, description = "Article id"),
-        ("If-Match" = Option<String>, Header, description = "The article's ETag or version; 412 if it has changed"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "The article's ETag or version; 412 if it has changed"),
     ),
     responses(
         (status = 204, description = "Deleted"),
