@@ -5,7 +5,7 @@ mod password;
 mod refresh;
 
 pub use jwt::Claims;
-pub use password::{Busy, HashPool, Passwords};
+pub use password::{Busy, HashPool, Passwords, Reservation};
 pub use refresh::RefreshToken;
 
 use crate::config::AuthSettings;

@@ -1,7 +1,7 @@
 use std::sync::{Arc, OnceLock};
 
 use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Argon2id hashing, run off the async threads: each hash takes tens of
 /// milliseconds and megabytes of memory on purpose. At most `concurrency`
@@ -24,6 +24,38 @@ pub struct Passwords {
 #[derive(Debug, thiserror::Error)]
 #[error("too many password checks are in progress; retry in a moment")]
 pub struct Busy;
+
+/// A place in the hashing pool, held until its one hash or check is done.
+pub struct Reservation {
+    passwords: Passwords,
+    _admitted: OwnedSemaphorePermit,
+}
+
+impl Reservation {
+    pub async fn hash(self, password: &str) -> Result<String, Busy> {
+        let password = password.to_owned();
+        self.run(move |p| p.hash_blocking(&password)).await
+    }
+
+    pub async fn verify(self, password: &str, hash: Option<&str>) -> Result<bool, Busy> {
+        let password = password.to_owned();
+        let hash = hash.map(str::to_owned);
+        self.run(move |p| p.verify_blocking(&password, hash.as_deref()))
+            .await
+    }
+
+    /// Waits for a running slot, then works on the blocking pool.
+    async fn run<T: Send + 'static>(
+        self,
+        work: impl FnOnce(&Passwords) -> T + Send + 'static,
+    ) -> Result<T, Busy> {
+        let _running = self.passwords.running.acquire().await.map_err(|_| Busy)?;
+        let passwords = self.passwords.clone();
+        tokio::task::spawn_blocking(move || work(&passwords))
+            .await
+            .map_err(|_| Busy)
+    }
+}
 
 /// The pool's size: how many hashes run at once and how many may wait.
 #[derive(Debug, Clone, Copy)]
@@ -54,10 +86,24 @@ impl Passwords {
         Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
     }
 
+    /// Takes a place in the pool (running or queued), or refuses at once.
+    /// Taking it before other work (the user lookup of a sign-in) lets a
+    /// flood be turned away before it costs anything.
+    pub fn reserve(&self) -> Result<Reservation, Busy> {
+        let admitted = self
+            .admitted
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Busy)?;
+        Ok(Reservation {
+            passwords: self.clone(),
+            _admitted: admitted,
+        })
+    }
+
     /// A PHC string (`$argon2id$v=19$...`) with a fresh random salt.
     pub async fn hash(&self, password: &str) -> Result<String, Busy> {
-        let password = password.to_owned();
-        self.run(move |this| this.hash_blocking(&password)).await
+        self.reserve()?.hash(password).await
     }
 
     pub fn hash_blocking(&self, password: &str) -> String {
@@ -70,39 +116,22 @@ impl Passwords {
     /// Whether `password` matches `hash`. With no hash (unknown user) a decoy
     /// is checked anyway and the answer is always no.
     pub async fn verify(&self, password: &str, hash: Option<&str>) -> Result<bool, Busy> {
-        let password = password.to_owned();
-        let hash = hash.map(str::to_owned);
-        self.run(move |this| match hash {
-            Some(hash) => this
-                .hasher()
-                .verify_password(password.as_bytes(), hash.as_str())
-                .is_ok(),
-            None => {
-                let _ = this
-                    .hasher()
-                    .verify_password(password.as_bytes(), this.decoy_hash());
-                false
-            }
-        })
-        .await
+        self.reserve()?.verify(password, hash).await
     }
 
-    /// Runs `work` on the blocking pool once a slot is free, or refuses at
-    /// once if the queue is full too.
-    async fn run<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&Self) -> T + Send + 'static,
-    ) -> Result<T, Busy> {
-        let _admitted = self
-            .admitted
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| Busy)?;
-        let _running = self.running.acquire().await.map_err(|_| Busy)?;
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || work(&this))
-            .await
-            .map_err(|_| Busy)
+    fn verify_blocking(&self, password: &str, hash: Option<&str>) -> bool {
+        match hash {
+            Some(hash) => self
+                .hasher()
+                .verify_password(password.as_bytes(), hash)
+                .is_ok(),
+            None => {
+                let _ = self
+                    .hasher()
+                    .verify_password(password.as_bytes(), self.decoy_hash());
+                false
+            }
+        }
     }
 
     fn decoy_hash(&self) -> &str {
@@ -156,7 +185,8 @@ mod tests {
         let hold = |p: &Passwords| {
             let p = p.clone();
             tokio::spawn(async move {
-                p.run(|_| std::thread::sleep(std::time::Duration::from_millis(300)))
+                let slot = p.reserve()?;
+                slot.run(|_| std::thread::sleep(std::time::Duration::from_millis(300)))
                     .await
             })
         };

@@ -84,9 +84,12 @@ pub async fn create_token(
     let user = match request {
         TokenRequest::Password { username, password } => {
             limit_username(&app, &username).await?;
+            // A place to check the password first: past the pool's bounds
+            // a sign-in is refused before it costs a database query.
+            let slot = app.auth.passwords.reserve()?;
             let credentials = app.store.find_credentials(&username).await?;
             let hash = credentials.as_ref().map(|c| c.password_hash.as_str());
-            let valid = app.auth.passwords.verify(&password, hash).await?;
+            let valid = slot.verify(&password, hash).await?;
             match credentials {
                 Some(credentials) if valid => credentials.user,
                 _ => {
