@@ -171,3 +171,33 @@ fn shutdown_ends_at_its_deadline_with_a_stalled_connection_open() {
     assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
     let (_, _) = read_until_closed(&mut stalled);
 }
+
+/// Sends one HTTP/1.1 request and returns the status code.
+fn status_of(server: &Server, request: &str) -> u16 {
+    let mut stream = server.connect();
+    stream.write_all(request.as_bytes()).unwrap();
+    let (reply, _) = read_until_closed(&mut stream);
+    reply
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {reply:?}"))
+}
+
+/// The socket's peer address reaches the rate limiter: a second sign-up
+/// from this connection's address is over a limit of one.
+#[test]
+fn limits_by_address_apply_to_real_connections() {
+    let server = Server::start(&[("FEEDGATE_RATE_LIMIT__SIGNUP__LIMIT", "1")]);
+    let sign_up = |name: &str| {
+        let body = format!(r#"{{"username":"{name}","password":"long enough pw"}}"#);
+        let request = format!(
+            "POST /api/v1/users HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        status_of(&server, &request)
+    };
+    assert_eq!(sign_up("first"), 201);
+    assert_eq!(sign_up("second"), 429);
+}
