@@ -52,7 +52,7 @@ pub struct ArticleListParams {
     #[param(max_length = 100)]
     author: Option<String>,
     /// Only articles with this tag.
-    #[param(pattern = r"^\s*[\w\-.+#]{0,32}\s*$")]
+    #[param(pattern = r"^(\s*[\w\-.+#]{1,32}\s*)?$")]
     tag: Option<String>,
     /// `published` (default) or `draft`. Drafts list only what the caller
     /// may see: their own, or all for editors and admins.
