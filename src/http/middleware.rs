@@ -64,6 +64,10 @@ fn cors(settings: &ServerSettings) -> CorsLayer {
             header::LOCATION,
             header::LAST_MODIFIED,
             REQUEST_ID,
+            header::RETRY_AFTER,
+            HeaderName::from_static("ratelimit-limit"),
+            HeaderName::from_static("ratelimit-remaining"),
+            HeaderName::from_static("ratelimit-reset"),
         ])
         .max_age(Duration::from_secs(3600))
 }

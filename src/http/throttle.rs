@@ -36,7 +36,7 @@ pub async fn limit_rate(State(app): State<AppState>, request: Request, next: Nex
     let Some(key) = bucket_key(&app, limiter, class, &request) else {
         return next.run(request).await;
     };
-    let decision = limiter.check(class, &key).await;
+    let decision = limiter.check(class, key).await;
     if !decision.allowed {
         return ApiError::TooManyRequests(decision).into_response();
     }
@@ -55,7 +55,7 @@ pub async fn limit_username(app: &App, username: &str) -> Result<(), ApiError> {
         return Ok(());
     };
     let decision = limiter
-        .check(Class::TokenUsername, &username_key(username))
+        .check(Class::TokenUsername, username_key(username))
         .await;
     if decision.allowed {
         Ok(())

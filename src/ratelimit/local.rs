@@ -34,10 +34,9 @@ impl LocalBuckets {
         Self { limiters }
     }
 
-    pub fn check(&self, index: usize, key: &str) -> Decision {
+    pub fn check(&self, index: usize, key: String) -> Decision {
         let (limiter, rate) = &self.limiters[index];
-        // governor wants an owned key only to insert it; most checks find it.
-        match limiter.check_key(&key.to_owned()) {
+        match limiter.check_key(&key) {
             Ok(snapshot) => {
                 let remaining = snapshot.remaining_burst_capacity();
                 Decision {

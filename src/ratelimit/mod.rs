@@ -163,11 +163,11 @@ impl RateLimiter {
     }
 
     /// Takes one request from `class`'s bucket for `key`.
-    pub async fn check(&self, class: Class, key: &str) -> Decision {
+    pub async fn check(&self, class: Class, key: String) -> Decision {
         let index = class as usize;
         if class != Class::Read
             && let Some(shared) = &self.shared
-            && let Some(decision) = shared.check(class.name(), key, self.rates[index]).await
+            && let Some(decision) = shared.check(class.name(), &key, self.rates[index]).await
         {
             return decision;
         }

@@ -340,3 +340,37 @@ async fn a_login_flood_past_the_hashing_pool_gets_a_fast_503_and_reads_go_on() {
     }
     assert!(busy >= 8, "only {busy} of 12 were turned away");
 }
+
+/// Browser clients on other origins can read when to retry.
+#[tokio::test]
+async fn a_cross_origin_client_may_read_the_rate_limit_headers() {
+    let app = TestApp::with_settings(Backend::Sqlite, |s| {
+        generous(s);
+        s.rate_limit.read = per_minute(1);
+    })
+    .await;
+    let read = || {
+        let mut request = json_request(Method::GET, "/api/v1/tags", None, None).map(Body::from);
+        request
+            .headers_mut()
+            .insert("origin", "https://app.example.com".parse().unwrap());
+        request
+            .extensions_mut()
+            .insert(ConnectInfo("192.0.2.99:1".parse::<SocketAddr>().unwrap()));
+        app.send(request)
+    };
+    assert_eq!(read().await.status, StatusCode::OK);
+    let refused = read().await;
+    assert_limited(&refused, 1);
+    let exposed = refused
+        .header("access-control-expose-headers")
+        .to_lowercase();
+    for name in [
+        "retry-after",
+        "ratelimit-limit",
+        "ratelimit-remaining",
+        "ratelimit-reset",
+    ] {
+        assert!(exposed.contains(name), "{name} is not exposed: {exposed}");
+    }
+}
