@@ -4,7 +4,7 @@
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 
-use crate::support::{Backend, TestApp};
+use crate::support::{Backend, TestApp, has_metric_line};
 
 async fn send(app: &TestApp, method: &str, uri: &str) -> StatusCode {
     let method = Method::from_bytes(method.as_bytes()).expect("a token method");
@@ -49,10 +49,7 @@ async fn invented_methods_and_unknown_paths_do_not_grow_the_metrics() {
         !text.contains("QQQQ"),
         "a client's method or path became a label"
     );
-    let has = |needles: &[&str]| {
-        text.lines()
-            .any(|line| needles.iter().all(|needle| line.contains(needle)))
-    };
+    let has = |needles: &[&str]| has_metric_line(&text, needles);
     assert!(
         has(&[
             "feedgate_http_requests_total{",

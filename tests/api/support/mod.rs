@@ -189,6 +189,12 @@ pub fn json_request(
     request.body(body).expect("a valid request")
 }
 
+/// Whether some line of a `/metrics` text holds every one of `needles`.
+pub fn has_metric_line(text: &str, needles: &[&str]) -> bool {
+    text.lines()
+        .any(|line| needles.iter().all(|needle| line.contains(needle)))
+}
+
 /// A proxy in front of the MariaDB server the tests use; point an app at it
 /// with `s.database.url = Secret::new(proxy.rewrite(s.database.url.expose()))`.
 pub async fn mysql_proxy() -> TcpProxy {
