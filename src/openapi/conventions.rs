@@ -1,60 +1,15 @@
-//! The OpenAPI document's frame, and the conventions every route shares.
-//!
-//! Paths and schemas come from the routes' annotations. What all routes
-//! have in common (the rate limit's 429, the 503 of an unavailable
+//! The conventions every route shares, added to the document built from
+//! the route table: the rate limit's 429, the 503 of an unavailable
 //! database, the 400/413/415/422 of any JSON body, the 401 of any bearer
 //! token, conditional requests and caching headers on reads, `RateLimit-*`
-//! on writes) is added by [`complete`] from the shape of each operation,
-//! so a new route gets them by construction.
+//! on writes. They follow from the shape of each operation, so a new route
+//! gets them by construction.
 
-use utoipa::Modify;
-use utoipa::OpenApi;
 use utoipa::openapi::header::{Header, HeaderBuilder};
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
 use utoipa::openapi::response::ResponseBuilder;
-use utoipa::openapi::schema::{AdditionalProperties, ArrayBuilder, ObjectBuilder, Schema, Type};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema, Type};
 use utoipa::openapi::{Components, ContentBuilder, HttpMethod, Ref, RefOr, Required};
-
-use crate::domain::ArticleSort;
-use crate::error::{FieldError, Problem};
-
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "feedgate",
-        description = "A cached article API: articles, comments, tags and users as lightweight JSON. \
-                       Errors are RFC 9457 problem details.",
-    ),
-    components(schemas(Problem, FieldError)),
-    modifiers(&BearerAuth),
-    tags(
-        (name = "articles", description = "Articles: drafts and published posts"),
-        (name = "comments", description = "Comments on articles"),
-        (name = "tags", description = "Tags and their use"),
-        (name = "users", description = "Accounts and roles"),
-        (name = "auth", description = "Access and refresh tokens"),
-        (name = "ops", description = "Health and readiness"),
-    ),
-)]
-pub struct ApiDoc;
-
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-    }
-}
 
 const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -345,34 +300,6 @@ fn header(kind: Type, description: &str) -> Header {
 fn string() -> Schema {
     ObjectBuilder::new()
         .schema_type(Type::String)
-        .build()
-        .into()
-}
-
-/// `sort`: one of the whitelisted orderings (empty: the default).
-pub fn sort_schema() -> Schema {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .enum_values(Some(ArticleSort::ALLOWED.split(", ").chain([""])))
-        .build()
-        .into()
-}
-
-/// `tags`: up to 10 tags of 1 to 32 letters, digits or `-_.+#`, or null.
-pub fn tags_schema() -> Schema {
-    // Tags are trimmed before their length is checked, so the pattern
-    // bounds the length.
-    let tag = ObjectBuilder::new()
-        .schema_type(Type::String)
-        .pattern(Some(r"^\s*[\w\-.+#]{1,32}\s*$"))
-        .build();
-    ArrayBuilder::new()
-        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
-            Type::Array,
-            Type::Null,
-        ]))
-        .items(tag)
-        .max_items(Some(10))
         .build()
         .into()
 }
