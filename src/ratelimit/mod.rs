@@ -2,6 +2,12 @@
 //! (governor) and, for writes and sign-ins, shared by every instance through
 //! Redis. Reads never wait on Redis; a Redis that fails hands its work to
 //! the in-process buckets.
+//!
+//! governor is used directly rather than through tower_governor's layer:
+//! that layer keys only on request parts (not the username in a sign-in
+//! body), answers with its own body and `x-ratelimit-*` headers, cannot
+//! defer to a shared store, and its forwarding-aware key extractor believes
+//! `X-Forwarded-For` from any client.
 
 mod client;
 mod local;
