@@ -59,6 +59,8 @@ async fn run(
         s.redis.url = Secret::new(redis_url);
         s.cache.redis_prefix = format!("feedgate-bench-{suffix}");
         s.auth.jwt_secret = Secret::new("bench-only-key-0123456789abcdef0123456789");
+        // One writer PATCHes hundreds of times a second on purpose.
+        s.rate_limit.enabled = false;
         s
     };
     let a = App::start(settings.clone()).await?;
@@ -71,7 +73,7 @@ async fn run(
         feedgate::http::router(b.clone()),
     );
 
-    let hash = a.auth.passwords.hash("bench password").await;
+    let hash = a.auth.passwords.hash("bench password").await?;
     let user = a.store.create_user("bench", &hash, Role::Author).await?;
     let token = a.auth.issue_access_token(&user);
     let (status, created) = call(

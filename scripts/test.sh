@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/services.sh
+# The OpenAPI tests check the document with the reference validator.
+python3 -c 'import openapi_spec_validator' 2>/dev/null ||
+    python3 -m pip install --quiet openapi-spec-validator
 
 if cargo nextest --version >/dev/null 2>&1; then
     exec cargo nextest run --no-fail-fast "$@"

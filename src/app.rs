@@ -1,15 +1,20 @@
 //! The application state shared by every request.
 
 use std::ops::Deref;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use crate::auth::Auth;
 use crate::cache::{Cache, CacheError};
 use crate::config::Settings;
 use crate::http::CacheControl;
+use crate::ratelimit::RateLimiter;
 use crate::reads::Reader;
 use crate::store::{Store, StoreError};
 use crate::writes::Writer;
+
+/// How often idle in-process rate-limit buckets are dropped.
+const IDLE_BUCKET_SWEEP: Duration = Duration::from_secs(60);
 
 pub struct App {
     pub settings: Settings,
@@ -19,6 +24,8 @@ pub struct App {
     pub cache_control: CacheControl,
     pub reader: Reader,
     pub writer: Writer,
+    /// `None` when rate limiting is off.
+    pub limiter: Option<RateLimiter>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +62,8 @@ impl App {
         let auth = Auth::new(&settings.auth);
         let reader = Reader::new(store.clone(), cache.clone());
         let writer = Writer::new(store.clone(), cache.clone());
-        Ok(AppState(Arc::new(App {
+        let limiter = limiter(&settings);
+        let app = Arc::new(App {
             settings,
             store,
             auth,
@@ -63,6 +71,38 @@ impl App {
             cache_control,
             reader,
             writer,
-        })))
+            limiter,
+        });
+        forget_idle_buckets(Arc::downgrade(&app));
+        Ok(AppState(app))
     }
+}
+
+fn limiter(settings: &Settings) -> Option<RateLimiter> {
+    let limits = &settings.rate_limit;
+    limits.enabled.then(|| {
+        RateLimiter::new(
+            limits,
+            settings.trusted_proxies().unwrap_or_default(),
+            settings.redis.url.expose(),
+            &settings.cache.redis_prefix,
+            Duration::from_millis(settings.cache.redis_timeout_ms),
+        )
+    })
+}
+
+/// Drops full in-process buckets every minute, so one-off clients do not
+/// accumulate; stops with the app.
+fn forget_idle_buckets(app: Weak<App>) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(IDLE_BUCKET_SWEEP);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            let Some(app) = app.upgrade() else { return };
+            if let Some(limiter) = &app.limiter {
+                limiter.forget_idle();
+            }
+        }
+    });
 }

@@ -90,7 +90,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Seed { articles } => {
             let state = App::start(settings).await.context("starting")?;
-            let hash = state.auth.passwords.hash(SEED_PASSWORD).await;
+            let hash = state.auth.passwords.hash(SEED_PASSWORD).await?;
             let report = state.store.seed(articles, &hash).await.context("seeding")?;
             println!(
                 "seeded {} articles, {} comments and {} authors (password {SEED_PASSWORD:?}) in {:.1?}",
@@ -107,7 +107,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 },
         } => {
             let state = App::start(settings).await.context("starting")?;
-            let hash = state.auth.passwords.hash(&password).await;
+            let hash = state.auth.passwords.hash(&password).await?;
             let user = state
                 .store
                 .upsert_user(&username, &hash, role)
@@ -143,10 +143,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         Some(address) => Some(start_ops(address, &state, ops_stopped).await?),
         None => None,
     };
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving")?;
+    crate::server::serve(listener, router, &state.settings.server, shutdown_signal()).await;
     // The ops address stays up while the public one drains.
     drop(stop_ops);
     if let Some(ops) = ops {
@@ -180,7 +177,8 @@ async fn start_ops(
     )))
 }
 
-/// Resolves on Ctrl-C or SIGTERM; in-flight requests then finish.
+/// Resolves on Ctrl-C or SIGTERM; in-flight requests then get
+/// `server.shutdown_timeout_secs` to finish.
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;

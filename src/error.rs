@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::ratelimit::Decision;
 use crate::store::StoreError;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -76,6 +77,9 @@ pub enum ApiError {
     /// 413: the body is over the configured limit.
     #[error("payload too large")]
     PayloadTooLarge,
+    /// 414: the request target is longer than we read.
+    #[error("uri too long")]
+    UriTooLong,
     /// 415: the body is not JSON.
     #[error("unsupported media type: {0}")]
     UnsupportedMediaType(String),
@@ -85,10 +89,16 @@ pub enum ApiError {
         detail: String,
         errors: Vec<FieldError>,
     },
-    /// 503 with `Retry-After`: concurrent writes kept colliding; nothing was
-    /// written and a retry shortly should succeed.
-    #[error("busy")]
-    Busy,
+    /// 431: the request headers are larger than we read.
+    #[error("request headers too large")]
+    HeadersTooLarge,
+    /// 429: over a rate limit; the decision fills the `RateLimit-*` headers.
+    #[error("too many requests")]
+    TooManyRequests(Decision),
+    /// 503 with `Retry-After`: too much work of this kind is queued (password
+    /// hashing); retrying in a moment will likely pass.
+    #[error("busy: {0}")]
+    Busy(String),
     /// 503: a dependency (the database) is unavailable; retrying may help.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -105,11 +115,20 @@ impl ApiError {
         }
     }
 
+    /// 422 with per-field errors; the detail lists the fields' names.
     pub fn unprocessable(errors: Vec<FieldError>) -> Self {
-        ApiError::Unprocessable {
-            detail: "the request body has invalid fields".into(),
-            errors,
-        }
+        let mut fields: Vec<&str> = errors
+            .iter()
+            .map(|error| error.field.as_str())
+            .filter(|field| !field.is_empty())
+            .collect();
+        fields.dedup();
+        let detail = if fields.is_empty() {
+            "the request body has invalid fields".to_owned()
+        } else {
+            format!("the request body has invalid fields: {}", fields.join(", "))
+        };
+        ApiError::Unprocessable { detail, errors }
     }
 
     pub fn internal(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
@@ -126,9 +145,12 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UriTooLong => StatusCode::URI_TOO_LONG,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Unavailable(_) | ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Busy(_) | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -143,10 +165,13 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::PreconditionFailed => "precondition_failed",
             ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::UriTooLong => "uri_too_long",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::HeadersTooLarge => "headers_too_large",
             ApiError::Unprocessable { .. } => "validation_failed",
+            ApiError::TooManyRequests(_) => "rate_limited",
+            ApiError::Busy(_) => "busy",
             ApiError::Unavailable(_) => "unavailable",
-            ApiError::Busy => "busy",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -162,7 +187,12 @@ impl ApiError {
             | ApiError::NotFound(detail)
             | ApiError::Conflict(detail)
             | ApiError::UnsupportedMediaType(detail)
+            | ApiError::Busy(detail)
             | ApiError::Unavailable(detail) => (detail, Vec::new()),
+            ApiError::TooManyRequests(_) => (
+                "too many requests; retry after the number of seconds in Retry-After".into(),
+                vec![],
+            ),
             ApiError::MethodNotAllowed => {
                 ("this resource does not support that method".into(), vec![])
             }
@@ -171,11 +201,8 @@ impl ApiError {
                 vec![],
             ),
             ApiError::PayloadTooLarge => ("the request body is too large".into(), vec![]),
-            ApiError::Busy => (
-                "too many concurrent writes to the same data; nothing was written, retry shortly"
-                    .into(),
-                vec![],
-            ),
+            ApiError::UriTooLong => ("the request URI is too long".into(), vec![]),
+            ApiError::HeadersTooLarge => ("the request headers are too large".into(), vec![]),
             ApiError::Internal(_) => ("something went wrong on our side".into(), vec![]),
         };
         Problem {
@@ -196,6 +223,8 @@ pub fn problem_for_status(status: StatusCode) -> Response {
         StatusCode::NOT_FOUND => ApiError::NotFound("no such resource".into()),
         StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+        StatusCode::URI_TOO_LONG => ApiError::UriTooLong,
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => ApiError::HeadersTooLarge,
         StatusCode::REQUEST_TIMEOUT | StatusCode::SERVICE_UNAVAILABLE => {
             ApiError::Unavailable("the request took too long".into())
         }
@@ -220,7 +249,11 @@ impl IntoResponse for ApiError {
         }
         let status = self.status();
         let unauthorized = matches!(self, ApiError::Unauthorized(_));
-        let busy = matches!(self, ApiError::Busy);
+        let limited = match &self {
+            ApiError::TooManyRequests(decision) => Some(*decision),
+            _ => None,
+        };
+        let busy = matches!(self, ApiError::Busy(_));
         let problem = self.into_problem();
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (status, body).into_response();
@@ -230,10 +263,19 @@ impl IntoResponse for ApiError {
         if unauthorized {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if let Some(decision) = limited {
+            decision.write_headers(headers);
+        }
         if busy {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
+    }
+}
+
+impl From<crate::auth::Busy> for ApiError {
+    fn from(busy: crate::auth::Busy) -> Self {
+        ApiError::Busy(busy.to_string())
     }
 }
 
@@ -253,7 +295,10 @@ impl From<StoreError> for ApiError {
                     "names nothing this list could hold; start from the first page",
                 )],
             },
-            StoreError::Contended => ApiError::Busy,
+            StoreError::Contended => ApiError::Busy(
+                "too many concurrent writes to the same data; nothing was written, retry shortly"
+                    .into(),
+            ),
             StoreError::Unavailable(cause) => {
                 tracing::warn!(error = %cause, "database unavailable");
                 ApiError::Unavailable("the database is unavailable; retry shortly".into())

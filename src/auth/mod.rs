@@ -5,7 +5,7 @@ mod password;
 mod refresh;
 
 pub use jwt::Claims;
-pub use password::Passwords;
+pub use password::{Busy, HashPool, Passwords, Reservation};
 pub use refresh::RefreshToken;
 
 use crate::config::AuthSettings;
@@ -41,7 +41,14 @@ impl Auth {
         };
         Self {
             jwt,
-            passwords: Passwords::new(settings.argon2_memory_kib, settings.argon2_iterations),
+            passwords: Passwords::new(
+                settings.argon2_memory_kib,
+                settings.argon2_iterations,
+                HashPool {
+                    concurrency: settings.hash_concurrency,
+                    queue: settings.hash_queue,
+                },
+            ),
             access_ttl_secs: settings.access_token_ttl_secs,
             refresh_ttl_secs: settings.refresh_token_ttl_secs,
         }

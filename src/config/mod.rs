@@ -36,6 +36,28 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub cache: CacheSettings,
     pub log: LogSettings,
+    pub rate_limit: RateLimitSettings,
+}
+
+/// Request rates per client and per user; see `[rate_limit]` in
+/// `config/default.toml`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RateLimitSettings {
+    pub enabled: bool,
+    /// IPs or CIDRs whose `X-Forwarded-For`/`Forwarded` headers are believed.
+    pub trusted_proxies: Vec<String>,
+    pub read: LimitSettings,
+    pub write: LimitSettings,
+    pub token_client: LimitSettings,
+    pub token_username: LimitSettings,
+    pub signup: LimitSettings,
+}
+
+/// At most `limit` requests at once, refilled evenly over `window_secs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct LimitSettings {
+    pub limit: u32,
+    pub window_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -69,6 +91,9 @@ pub struct ServerSettings {
     pub ops_listen: Option<SocketAddr>,
     pub body_limit_bytes: usize,
     pub request_timeout_secs: u64,
+    pub header_read_timeout_secs: u64,
+    pub keep_alive: bool,
+    pub shutdown_timeout_secs: u64,
     pub cors_origins: Vec<String>,
 }
 
@@ -117,6 +142,8 @@ pub struct AuthSettings {
     pub registration_role: Role,
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
+    pub hash_concurrency: usize,
+    pub hash_queue: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -237,6 +264,13 @@ impl Settings {
                 problem: "must differ from FEEDGATE_LISTEN".into(),
             });
         }
+        if self.auth.hash_concurrency == 0 {
+            return Err(ConfigError::Invalid {
+                variable: "FEEDGATE_AUTH__HASH_CONCURRENCY",
+                problem: "must be at least 1".into(),
+            });
+        }
+        self.check_rate_limits()?;
         if self.database.max_connections == 0 {
             return Err(ConfigError::Invalid {
                 variable: "FEEDGATE_DATABASE__MAX_CONNECTIONS",
@@ -244,6 +278,53 @@ impl Settings {
             });
         }
         Ok(())
+    }
+}
+
+impl Settings {
+    fn check_rate_limits(&self) -> Result<(), ConfigError> {
+        let limits = &self.rate_limit;
+        let named = [
+            ("FEEDGATE_RATE_LIMIT__READ__*", limits.read),
+            ("FEEDGATE_RATE_LIMIT__WRITE__*", limits.write),
+            ("FEEDGATE_RATE_LIMIT__TOKEN_CLIENT__*", limits.token_client),
+            (
+                "FEEDGATE_RATE_LIMIT__TOKEN_USERNAME__*",
+                limits.token_username,
+            ),
+            ("FEEDGATE_RATE_LIMIT__SIGNUP__*", limits.signup),
+        ];
+        for (variable, limit) in named {
+            if limit.limit == 0 || limit.window_secs == 0 {
+                return Err(ConfigError::Invalid {
+                    variable,
+                    problem: "limit and window_secs must be at least 1".into(),
+                });
+            }
+        }
+        if let Err(entry) = self.trusted_proxies() {
+            return Err(ConfigError::Invalid {
+                variable: "FEEDGATE_RATE_LIMIT__TRUSTED_PROXIES",
+                problem: format!("{entry:?} is not an IP address or CIDR"),
+            });
+        }
+        Ok(())
+    }
+
+    /// The trusted proxies as networks (a bare address is a /32 or /128),
+    /// or the first entry that is neither.
+    pub fn trusted_proxies(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        self.rate_limit
+            .trusted_proxies
+            .iter()
+            .map(|entry| {
+                let entry = entry.trim();
+                entry
+                    .parse::<ipnet::IpNet>()
+                    .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| entry.to_owned())
+            })
+            .collect()
     }
 }
 
@@ -299,5 +380,26 @@ mod tests {
         assert!(settings.check().is_err());
         settings.auth.jwt_secret = Secret::new("4rWq9vJz0yq1m7d3x8Ns2Lk5pT6bHc0aEe9uRf3gVi");
         settings.check().unwrap();
+    }
+
+    #[test]
+    fn trusted_proxies_take_addresses_and_cidrs_and_refuse_names() {
+        let mut settings = Settings::defaults();
+        settings.rate_limit.trusted_proxies = vec!["10.0.0.0/8".into(), "::1".into()];
+        assert_eq!(settings.trusted_proxies().unwrap().len(), 2);
+        settings.rate_limit.trusted_proxies = vec!["proxy.internal".into()];
+        let err = settings.check().unwrap_err().to_string();
+        assert!(
+            err.starts_with("FEEDGATE_RATE_LIMIT__TRUSTED_PROXIES"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_zero_limit_is_refused_naming_it() {
+        let mut settings = Settings::defaults();
+        settings.rate_limit.signup.limit = 0;
+        let err = settings.check().unwrap_err().to_string();
+        assert!(err.starts_with("FEEDGATE_RATE_LIMIT__SIGNUP"), "{err}");
     }
 }

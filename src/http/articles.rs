@@ -44,16 +44,21 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct ArticleListParams {
     /// 1-based page number (default 1), for shallow pages: a page may start
     /// at most 10,000 items in. Not with `after`.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295_u32)]
     page: Option<u32>,
-    /// Items per page (default 20, at most 100; larger values are capped).
+    /// Items per page, 1 to 100 (default 20); 0 is served as 1 and larger
+    /// values as 100.
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 4294967295_u32)]
     per_page: Option<u32>,
     /// The id of an article: the page holds the ones that follow it in this
     /// list's order, at any depth, as fast as the first page. `links.next`
     /// of every page uses it. Not with `page`.
     after: Option<i64>,
     /// Only articles by this username.
+    #[param(max_length = 100)]
     author: Option<String>,
     /// Only articles with this tag.
+    #[param(pattern = r"^(\s*[\w\-.+#]{1,32}\s*)?$")]
     tag: Option<String>,
     /// `published` (default) or `draft`. Drafts list only what the caller
     /// may see: their own, or all for editors and admins.
@@ -61,9 +66,10 @@ pub struct ArticleListParams {
     /// Words to find in titles: every word of at least 3 letters or digits
     /// must appear (case and accents ignored), the last also as the start
     /// of a longer word.
+    #[param(max_length = 100)]
     q: Option<String>,
-    /// One of `-created_at` (default), `created_at`, `-updated_at`,
-    /// `updated_at`, `-published_at`, `published_at`, `title`, `-title`.
+    /// The order; `-` means descending (default `-created_at`).
+    #[param(schema_with = crate::openapi::sort_schema)]
     sort: Option<String>,
 }
 
@@ -72,8 +78,11 @@ pub struct ArticleListParams {
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// 1-based page number (default 1), for shallow pages. Not with `after`.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295_u32)]
     page: Option<u32>,
-    /// Items per page (default 20, at most 100).
+    /// Items per page, 1 to 100 (default 20); 0 is served as 1 and larger
+    /// values as 100.
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 4294967295_u32)]
     per_page: Option<u32>,
     /// The id of a comment: the page holds the ones after it, at any depth.
     /// `links.next` uses it. Not with `page`.
@@ -191,19 +200,25 @@ impl ArticleListParams {
 #[serde(deny_unknown_fields)]
 pub struct ArticleInput {
     #[validate(length(min = 1, max = 200), custom(function = "rules::not_blank"))]
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     title: String,
+    /// Not blank.
     #[validate(length(min = 1, max = 100000), custom(function = "rules::not_blank"))]
+    #[schema(min_length = 1, max_length = 100000)]
     body: String,
     /// Defaults to the body's first 200 characters.
     #[validate(length(max = 500))]
+    #[schema(max_length = 500)]
     summary: Option<String>,
     /// Defaults to `draft`.
     status: Option<ArticleStatus>,
     /// Up to 10; stored lower-cased.
     #[validate(custom(function = "rules::tags"))]
+    #[schema(schema_with = crate::openapi::tags_schema)]
     tags: Option<Vec<String>>,
     /// Defaults to one made from the title (on create) or the current slug.
     #[validate(custom(function = "rules::slug"))]
+    #[schema(max_length = 120, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$")]
     slug: Option<String>,
 }
 
@@ -212,15 +227,21 @@ pub struct ArticleInput {
 #[serde(deny_unknown_fields)]
 pub struct ArticlePatch {
     #[validate(length(min = 1, max = 200), custom(function = "rules::not_blank"))]
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     title: Option<String>,
+    /// Not blank.
     #[validate(length(min = 1, max = 100000), custom(function = "rules::not_blank"))]
+    #[schema(min_length = 1, max_length = 100000)]
     body: Option<String>,
     #[validate(length(max = 500))]
+    #[schema(max_length = 500)]
     summary: Option<String>,
     status: Option<ArticleStatus>,
     #[validate(custom(function = "rules::tags"))]
+    #[schema(schema_with = crate::openapi::tags_schema)]
     tags: Option<Vec<String>>,
     #[validate(custom(function = "rules::slug"))]
+    #[schema(max_length = 120, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$")]
     slug: Option<String>,
 }
 
@@ -366,7 +387,7 @@ pub async fn create_article(
     put, path = "/articles/{id}", tag = "articles",
     params(
         ("id" = i64, Path, description = "Article id"),
-        ("If-Match" = Option<String>, Header, description = "The article's ETag or version; 412 if it has changed"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "The article's ETag or version; 412 if it has changed"),
     ),
     request_body = ArticleInput,
     responses(
@@ -397,7 +418,7 @@ pub async fn replace_article(
     patch, path = "/articles/{id}", tag = "articles",
     params(
         ("id" = i64, Path, description = "Article id"),
-        ("If-Match" = Option<String>, Header, description = "The article's ETag or version; 412 if it has changed"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "The article's ETag or version; 412 if it has changed"),
     ),
     request_body = ArticlePatch,
     responses(
@@ -428,13 +449,14 @@ pub async fn update_article(
     delete, path = "/articles/{id}", tag = "articles",
     params(
         ("id" = i64, Path, description = "Article id"),
-        ("If-Match" = Option<String>, Header, description = "The article's ETag or version; 412 if it has changed"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "The article's ETag or version; 412 if it has changed"),
     ),
     responses(
         (status = 204, description = "Deleted"),
         Unauthorized,
         Forbidden,
         NotFound,
+        Conflict,
         PreconditionFailed,
     ),
     security(("bearer" = [])),

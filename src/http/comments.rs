@@ -29,6 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct CommentInput {
     #[validate(length(min = 1, max = 5000), custom(function = "rules::not_blank"))]
+    #[schema(min_length = 1, max_length = 5000, pattern = r"\S")]
     body: String,
 }
 

@@ -3,8 +3,8 @@
 use std::borrow::Cow;
 
 use axum::body::Bytes;
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Json, Path, Query, Request};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::header::AUTHORIZATION;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use validator::{Validate, ValidationErrors, ValidationErrorsKind};
 
+use super::serde_errors::field_error;
 use crate::app::AppState;
 use crate::auth::TokenError;
 use crate::domain::Role;
@@ -63,7 +64,8 @@ fn is_json(headers: &HeaderMap) -> bool {
 
 /// Parses a body that must be a JSON object: serde would also take an array
 /// for a struct, positionally, which no client means. Well-formed JSON of
-/// the wrong shape is 422; malformed JSON is 400.
+/// the wrong shape is 422; malformed JSON is 400. Neither repeats what the
+/// client sent.
 fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let well_formed = || serde_json::from_slice::<serde_json::Value>(bytes).is_ok();
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
@@ -76,29 +78,28 @@ fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             ApiError::bad_request("the body is not valid JSON")
         });
     }
-    Json::<T>::from_bytes(bytes)
-        .map(|Json(value)| value)
-        .map_err(|rejection| {
-            let detail = serde_detail(&rejection.body_text());
-            // serde_json files some type errors (a number for an enum) as
-            // syntax errors: whether the JSON itself is sound decides.
-            let sound = matches!(rejection, JsonRejection::JsonDataError(_)) || well_formed();
-            if sound {
-                ApiError::Unprocessable {
-                    detail,
-                    errors: vec![],
-                }
-            } else {
-                ApiError::bad_request(format!("the body is not valid JSON: {detail}"))
-            }
-        })
-}
-
-/// axum prefixes serde's message with its own; keep serde's part.
-fn serde_detail(text: &str) -> String {
-    text.split_once(": ")
-        .map_or(text, |(_, rest)| rest)
-        .to_owned()
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let parsed = serde_path_to_error::deserialize(&mut deserializer)
+        .map_err(|err| (Some(err.path().clone()), err.into_inner()))
+        .and_then(|value| {
+            deserializer
+                .end()
+                .map(|()| value)
+                .map_err(|err| (None, err))
+        });
+    parsed.map_err(|(path, err): (Option<serde_path_to_error::Path>, _)| {
+        // serde_json files some type errors (a number for an enum) as
+        // syntax errors: whether the JSON itself is sound decides.
+        if err.is_data() || well_formed() {
+            ApiError::unprocessable(vec![field_error(path.iter().flatten(), &err.to_string())])
+        } else {
+            ApiError::bad_request(format!(
+                "the body is not valid JSON (line {}, column {})",
+                err.line(),
+                err.column()
+            ))
+        }
+    })
 }
 
 /// Per-field messages without the rejected values (they may be passwords).
@@ -129,7 +130,7 @@ fn describe(error: &validator::ValidationError) -> String {
     }
 }
 
-/// A query string, rejected as 400 with the reason.
+/// A query string, rejected as 400 naming the parameter and the rule.
 pub struct AppQuery<T>(pub T);
 
 impl<T, S> FromRequestParts<S> for AppQuery<T>
@@ -139,15 +140,18 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|Query(value)| AppQuery(value))
-            .map_err(|rejection: QueryRejection| {
-                ApiError::bad_request(format!(
-                    "invalid query string: {}",
-                    serde_detail(&rejection.body_text())
-                ))
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let deserializer =
+            serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(deserializer)
+            .map(AppQuery)
+            .map_err(|err| {
+                let error = field_error(err.path(), &err.inner().to_string());
+                ApiError::BadRequest {
+                    detail: "invalid query parameter".into(),
+                    errors: vec![error],
+                }
             })
     }
 }

@@ -15,6 +15,7 @@ use tower_http::cors::{AllowOrigin, Any as AnyOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 
+use super::guard;
 use super::request_log::RequestLogLayer;
 use crate::config::ServerSettings;
 use crate::error::{ApiError, PROBLEM_JSON, problem_for_status};
@@ -23,13 +24,16 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub fn stack(router: Router, settings: &ServerSettings) -> Router {
     let layers = ServiceBuilder::new()
-        // Every request gets an id, echoed in the response and in its logs.
+        // Every request gets an id, echoed in the response and in its logs;
+        // a client's own only if it is safe to log.
+        .map_request(|request| guard::drop_unsafe_request_id(request, &REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(RequestLogLayer)
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(cors(settings))
         // Below here every error response is problem JSON.
         .layer(middleware::from_fn(problem_for_bare_errors))
+        .layer(middleware::from_fn(guard::limit_sizes))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
@@ -60,6 +64,10 @@ fn cors(settings: &ServerSettings) -> CorsLayer {
             header::LOCATION,
             header::LAST_MODIFIED,
             REQUEST_ID,
+            header::RETRY_AFTER,
+            HeaderName::from_static("ratelimit-limit"),
+            HeaderName::from_static("ratelimit-remaining"),
+            HeaderName::from_static("ratelimit-reset"),
         ])
         .max_age(Duration::from_secs(3600))
 }

@@ -5,12 +5,15 @@ mod articles;
 mod comments;
 mod conditional;
 mod extract;
+mod guard;
 mod middleware;
 mod ops;
 mod problems;
 mod request_log;
 mod rules;
+mod serde_errors;
 mod tags;
+mod throttle;
 mod tokens;
 mod users;
 
@@ -39,9 +42,10 @@ pub fn router(state: AppState) -> Router {
         api_router()
     };
     let (routes, _) = routes.split_for_parts();
-    let api = api_router().into_openapi();
+    let mut api = api_router().into_openapi();
+    crate::openapi::complete(&mut api);
     finish(
-        tracked(routes).merge(SwaggerUi::new("/docs").url("/openapi.json", api)),
+        routes.merge(SwaggerUi::new("/docs").url("/openapi.json", api)),
         state,
     )
 }
@@ -49,7 +53,7 @@ pub fn router(state: AppState) -> Router {
 /// What the ops address serves: `/metrics`, `/healthz` and `/readyz`.
 pub fn ops_router(state: AppState) -> Router {
     let (routes, _) = ops::router().merge(ops::metrics_router()).split_for_parts();
-    finish(tracked(routes), state)
+    finish(routes, state)
 }
 
 /// Serves `router` on the ops listener until `shutdown` resolves; apart from
@@ -64,15 +68,17 @@ pub async fn serve_ops(
         .await
 }
 
-/// Counts and times each route's requests (the docs are not counted).
-fn tracked(routes: Router<AppState>) -> Router<AppState> {
-    routes.route_layer(axum::middleware::from_fn(crate::metrics::track_requests))
-}
-
-/// The 404 fallback, the state and the middleware stack.
+/// The 404 fallback, rate limits, request metrics, the state and the
+/// middleware stack. Limits and metrics sit after the fallback, so unmatched
+/// requests are limited and counted too.
 fn finish(routes: Router<AppState>, state: AppState) -> Router {
     let router = routes
         .fallback(|| async { ApiError::NotFound("no such resource".into()) })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            throttle::limit_rate,
+        ))
+        .layer(axum::middleware::from_fn(crate::metrics::track_requests))
         .with_state(state.clone());
     middleware::stack(router, &state.settings.server)
 }

@@ -45,7 +45,10 @@ pub struct Check {
 }
 
 /// Liveness: the process is up and serving.
-#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, body = Health)))]
+#[utoipa::path(
+    get, path = "/healthz", tag = "ops",
+    responses((status = 200, description = "The process is up: `{\"status\": \"ok\"}`", body = Health)),
+)]
 pub async fn healthz() -> Json<Health> {
     Json(Health {
         status: "ok",
@@ -58,7 +61,10 @@ pub async fn healthz() -> Json<Health> {
 /// the instance still serves, from its local cache and the database.
 #[utoipa::path(
     get, path = "/readyz", tag = "ops",
-    responses((status = 200, body = Health), (status = 503, body = Health)),
+    responses(
+        (status = 200, description = "Ready (`ready`), or serving without Redis (`degraded`)", body = Health),
+        (status = 503, description = "The database does not answer (`unavailable`)", body = Health),
+    ),
 )]
 pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Health>) {
     let (database, redis) = tokio::join!(

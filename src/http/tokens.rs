@@ -13,6 +13,7 @@ use validator::Validate;
 use super::conditional::NO_STORE;
 use super::extract::Valid;
 use super::problems::{Invalid, Unauthorized};
+use super::throttle::limit_username;
 use crate::app::{App, AppState};
 use crate::auth::RefreshToken;
 use crate::domain::User;
@@ -29,9 +30,17 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(tag = "grant_type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum TokenRequest {
     /// Sign in with a username and password.
-    Password { username: String, password: String },
+    Password {
+        #[schema(max_length = 256)]
+        username: String,
+        #[schema(format = Password, max_length = 1024)]
+        password: String,
+    },
     /// Exchange a refresh token (single use) for a new pair.
-    RefreshToken { refresh_token: String },
+    RefreshToken {
+        #[schema(max_length = 256)]
+        refresh_token: String,
+    },
 }
 
 impl Validate for TokenRequest {
@@ -74,9 +83,13 @@ pub async fn create_token(
 ) -> Result<Response, ApiError> {
     let user = match request {
         TokenRequest::Password { username, password } => {
+            limit_username(&app, &username).await?;
+            // A place to check the password first: past the pool's bounds
+            // a sign-in is refused before it costs a database query.
+            let slot = app.auth.passwords.reserve()?;
             let credentials = app.store.find_credentials(&username).await?;
             let hash = credentials.as_ref().map(|c| c.password_hash.as_str());
-            let valid = app.auth.passwords.verify(&password, hash).await;
+            let valid = slot.verify(&password, hash).await?;
             match credentials {
                 Some(credentials) if valid => credentials.user,
                 _ => {

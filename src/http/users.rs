@@ -32,9 +32,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct RegisterInput {
     #[validate(length(min = 3, max = 32), custom(function = "rules::username"))]
+    #[schema(min_length = 3, max_length = 32, pattern = "^[A-Za-z0-9_-]+$")]
     username: String,
     #[validate(length(min = 8, max = 128))]
-    #[schema(format = Password)]
+    #[schema(format = Password, min_length = 8, max_length = 128)]
     password: String,
 }
 
@@ -59,7 +60,7 @@ pub async fn register_user(
     State(app): State<AppState>,
     Valid(input): Valid<RegisterInput>,
 ) -> Result<Response, ApiError> {
-    let hash = app.auth.passwords.hash(&input.password).await;
+    let hash = app.auth.passwords.hash(&input.password).await?;
     let role = app.settings.auth.registration_role;
     let user = app
         .writer

@@ -104,6 +104,8 @@ impl Store {
     }
 
     /// Sets a password (and role) for an existing user, or creates the user.
+    /// A reset ends every refresh token of the user in the same transaction:
+    /// whoever knew the old password keeps no session.
     pub async fn upsert_user(
         &self,
         username: &str,
@@ -112,6 +114,7 @@ impl Store {
     ) -> Result<User, StoreError> {
         match self.create_user(username, password_hash, role).await {
             Err(StoreError::Duplicate) => {
+                let mut tx = self.pool.begin().await?;
                 sqlx::query(
                     "UPDATE users SET password_hash = ?, role = ?, updated_at = ? WHERE username = ?",
                 )
@@ -119,8 +122,16 @@ impl Store {
                 .bind(role.as_str())
                 .bind(now().timestamp_millis())
                 .bind(username)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                sqlx::query(
+                    "DELETE FROM refresh_tokens \
+                     WHERE user_id IN (SELECT id FROM users WHERE username = ?)",
+                )
+                .bind(username)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
                 let credentials = self.find_credentials(username).await?;
                 credentials.map(|c| c.user).ok_or(StoreError::NotFound)
             }

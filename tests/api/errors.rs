@@ -399,10 +399,11 @@ async fn unknown_fields_are_422_naming_the_field() {
             StatusCode::UNPROCESSABLE_ENTITY,
             "validation_failed",
         );
-        assert!(
-            problem["detail"].as_str().unwrap().contains(&unknown),
+        assert_eq!(
+            problem["errors"][0]["field"], unknown,
             "{uri}: {problem} should name {unknown}"
         );
+        assert_eq!(problem["errors"][0]["code"], "unknown_field", "{problem}");
     }
     let listed = app.get(&comments, None).await;
     assert_eq!(listed.json()["pagination"]["total"], 0);
@@ -885,3 +886,154 @@ on_both_backends!(
     very_long_query_values_are_400,
     a_garbage_if_match_is_412,
 );
+
+/// Values a client sent never come back in an error: not in `detail`, not
+/// in `errors`. The field and the rule do.
+#[tokio::test]
+async fn error_details_name_the_field_and_rule_but_never_echo_the_value() {
+    let app = TestApp::new(Backend::Sqlite).await;
+    let admin = app.user("root", Role::Admin).await;
+    let marker = "<img src=x onerror=alert(1)>";
+    let cases = [
+        (
+            "/api/v1/articles",
+            json!({"title": 98765432, "body": "Text."}),
+            "title",
+            "type",
+        ),
+        (
+            "/api/v1/articles",
+            json!({"title": "T", "body": "Text.", "status": marker}),
+            "status",
+            "one_of",
+        ),
+        (
+            "/api/v1/articles",
+            json!({"title": "T", "body": "Text.", "tags": ["ok", 98765432]}),
+            "tags[1]",
+            "type",
+        ),
+        (
+            "/api/v1/articles",
+            json!({"title": "T", "body": "Text.", marker: 98765432}),
+            "",
+            "unknown_field",
+        ),
+        (
+            "/api/v1/tokens",
+            json!({"grant_type": marker, "username": "u", "password": "p"}),
+            "grant_type",
+            "one_of",
+        ),
+        (
+            "/api/v1/users",
+            json!({"username": "newcomer", "password": 98765432}),
+            "password",
+            "type",
+        ),
+    ];
+    for (uri, body, field, code) in cases {
+        let response = app.post(uri, body.clone(), Some(&admin.token)).await;
+        let problem = assert_problem(
+            &response,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        );
+        let text = response.text();
+        assert!(
+            !text.contains("98765432") && !text.contains("<img") && !text.contains("onerror"),
+            "{body} echoed: {text}"
+        );
+        if !field.is_empty() {
+            assert_eq!(problem["errors"][0]["field"], field, "{body}: {problem}");
+        }
+        assert_eq!(problem["errors"][0]["code"], code, "{body}: {problem}");
+    }
+    let uri = format!("/api/v1/users/{}", admin.id);
+    let response = app
+        .patch(&uri, json!({"role": marker}), Some(&admin.token))
+        .await;
+    let problem = assert_problem(
+        &response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    assert!(!response.text().contains("<img"), "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "role", "{problem}");
+
+    for query in [
+        "status=%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E",
+        "page=98765432x",
+    ] {
+        let response = app.get(&format!("/api/v1/articles?{query}"), None).await;
+        let problem = assert_problem(&response, StatusCode::BAD_REQUEST, "bad_request");
+        let text = response.text();
+        assert!(
+            !text.contains("98765432") && !text.contains("<img"),
+            "{query} echoed: {text}"
+        );
+        let field = query.split('=').next().unwrap();
+        assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+    }
+}
+
+/// A request id travels into logs and back to the client: only short ids of
+/// plain characters are kept; anything else is replaced by a fresh one.
+#[tokio::test]
+async fn only_short_plain_request_ids_are_kept() {
+    let app = TestApp::new(Backend::Sqlite).await;
+    let send = |value: HeaderValue| {
+        let request = Request::get("/healthz")
+            .header("x-request-id", value)
+            .body(Body::empty())
+            .unwrap();
+        app.send(request)
+    };
+    let kept = "Req_1.2-".repeat(8);
+    assert_eq!(kept.len(), 64);
+    let response = send(HeaderValue::from_str(&kept).unwrap()).await;
+    assert_eq!(response.header("x-request-id"), kept);
+
+    let refused = [
+        HeaderValue::from_str(&"a".repeat(8 * 1024)).unwrap(),
+        HeaderValue::from_str(&"a".repeat(65)).unwrap(),
+        HeaderValue::from_bytes("ünïcode".as_bytes()).unwrap(),
+        HeaderValue::from_static("has space"),
+        HeaderValue::from_static("<script>"),
+        HeaderValue::from_static(""),
+    ];
+    for value in refused {
+        let response = send(value.clone()).await;
+        let id = response.header("x-request-id");
+        assert_ne!(id.as_bytes(), value.as_bytes());
+        assert!(
+            !id.is_empty()
+                && id.len() <= 64
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)),
+            "{id:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_overlong_uri_is_a_414_problem_and_huge_headers_a_431_problem() {
+    let app = TestApp::new(Backend::Sqlite).await;
+    let long = format!("/api/v1/articles?q={}", "a".repeat(20 * 1024));
+    let response = app.get(&long, None).await;
+    assert_problem(&response, StatusCode::URI_TOO_LONG, "uri_too_long");
+
+    let request = Request::get("/api/v1/articles")
+        .header("x-padding-1", "b".repeat(20 * 1024))
+        .header("x-padding-2", "b".repeat(20 * 1024))
+        .body(Body::empty())
+        .unwrap();
+    let response = app.send(request).await;
+    let problem = assert_problem(
+        &response,
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "headers_too_large",
+    );
+    assert!(!response.text().contains("bbbb"), "{problem}");
+}

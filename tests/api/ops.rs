@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use feedgate::config::Secret;
 
 use crate::on_both_backends;
-use crate::support::{Backend, RedisServer, TestApp};
+use crate::support::{Backend, RedisServer, TestApp, has_metric_line};
 
 #[tokio::test]
 async fn healthz_answers_200_with_status_ok() {
@@ -269,10 +269,7 @@ async fn request_metrics_are_labelled_by_route_template_and_status() {
     assert_eq!(metrics.status, StatusCode::OK);
     assert!(metrics.header("content-type").starts_with("text/plain"));
     let text = metrics.text();
-    let has = |needles: &[&str]| {
-        text.lines()
-            .any(|line| needles.iter().all(|needle| line.contains(needle)))
-    };
+    let has = |needles: &[&str]| has_metric_line(&text, needles);
     assert!(
         has(&[
             "feedgate_http_requests_total{",

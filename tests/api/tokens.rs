@@ -242,7 +242,38 @@ async fn a_token_whose_role_claim_was_edited_is_refused(app: &TestApp) {
     );
 }
 
+/// `feedgate user create` on an existing user resets the password through
+/// `Store::upsert_user`: every session of the old password ends.
+async fn a_password_reset_ends_the_users_refresh_tokens(app: &TestApp) {
+    let ada = app.user("ada", Role::Author).await;
+    let signed_in = sign_in(app, &ada.username, PASSWORD).await;
+    assert_eq!(signed_in.status, StatusCode::OK, "{}", signed_in.text());
+    let old_refresh = signed_in.json()["refresh_token"].clone();
+
+    let hash = app
+        .state
+        .auth
+        .passwords
+        .hash("a brand new passphrase")
+        .await
+        .expect("a hashing slot");
+    app.state
+        .store
+        .upsert_user(&ada.username, &hash, Role::Author)
+        .await
+        .expect("the password is reset");
+
+    refresh(app, &old_refresh)
+        .await
+        .problem(StatusCode::UNAUTHORIZED);
+    let fresh = sign_in(app, &ada.username, "a brand new passphrase").await;
+    assert_eq!(fresh.status, StatusCode::OK, "{}", fresh.text());
+    let renewed = refresh(app, &fresh.json()["refresh_token"]).await;
+    assert_eq!(renewed.status, StatusCode::OK, "{}", renewed.text());
+}
+
 on_both_backends!(
+    a_password_reset_ends_the_users_refresh_tokens,
     the_password_grant_issues_a_bearer_pair_that_is_never_cached,
     a_wrong_password_and_an_unknown_user_get_the_same_401,
     the_refresh_grant_issues_a_new_pair_that_works,

@@ -14,11 +14,12 @@ use super::{ARTICLES, article_uri, eventually, publish, readiness, subscribed, t
 use crate::support::{Backend, RedisCluster, RedisServer, TestApp, TestUser};
 
 /// Points an instance at `url` with no local tier worth the name, so every
-/// read goes through Redis.
+/// read goes through Redis; one author writes far more than a person would.
 fn through_redis(settings: &mut Settings, url: &str) {
     settings.redis.url = Secret::new(url);
     settings.cache.redis_timeout_ms = 1000;
     settings.cache.l1_max_bytes = 0;
+    settings.rate_limit.enabled = false;
 }
 
 async fn two_instances(url: &str) -> (TestApp, TestApp) {
@@ -283,6 +284,7 @@ async fn on_a_redis_cluster_instances_share_entries_and_hear_each_others_writes(
         s.redis.url = Secret::new(&urls);
         s.redis.mode = RedisMode::Cluster;
         s.cache.redis_timeout_ms = 1000;
+        s.rate_limit.enabled = false;
     })
     .await;
     subscribed(&writer).await;

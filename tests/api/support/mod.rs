@@ -100,7 +100,13 @@ impl TestApp {
 
     /// Creates a user directly in the store and signs a token for them.
     pub async fn user(&self, username: &str, role: Role) -> TestUser {
-        let hash = self.state.auth.passwords.hash(PASSWORD).await;
+        let hash = self
+            .state
+            .auth
+            .passwords
+            .hash(PASSWORD)
+            .await
+            .expect("a hashing slot");
         let user: User = self
             .state
             .store
@@ -183,6 +189,12 @@ pub fn json_request(
     }
     let body = body.map_or_else(Bytes::new, |json| Bytes::from(json.to_string()));
     request.body(body).expect("a valid request")
+}
+
+/// Whether some line of a `/metrics` text holds every one of `needles`.
+pub fn has_metric_line(text: &str, needles: &[&str]) -> bool {
+    text.lines()
+        .any(|line| needles.iter().all(|needle| line.contains(needle)))
 }
 
 /// A proxy in front of the MariaDB server the tests use; point an app at it

@@ -1,8 +1,18 @@
-//! The OpenAPI document's frame; paths and schemas come from the routes.
+//! The OpenAPI document's frame, and schemas the routes' annotations name.
+//! Paths and most schemas come from the routes; [`complete`] adds what
+//! every route shares.
+
+mod conventions;
+
+pub use conventions::complete;
 
 use utoipa::Modify;
 use utoipa::OpenApi;
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+use crate::domain::ArticleSort;
+use crate::error::{FieldError, Problem};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -11,6 +21,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         description = "A cached article API: articles, comments, tags and users as lightweight JSON. \
                        Errors are RFC 9457 problem details.",
     ),
+    components(schemas(Problem, FieldError)),
     modifiers(&BearerAuth),
     tags(
         (name = "articles", description = "Articles: drafts and published posts"),
@@ -38,4 +49,32 @@ impl Modify for BearerAuth {
             ),
         );
     }
+}
+
+/// `sort`: one of the whitelisted orderings (empty: the default).
+pub fn sort_schema() -> Schema {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(ArticleSort::ALLOWED.split(", ").chain([""])))
+        .build()
+        .into()
+}
+
+/// `tags`: up to 10 tags of 1 to 32 letters, digits or `-_.+#`, or null.
+pub fn tags_schema() -> Schema {
+    // Tags are trimmed before their length is checked, so the pattern
+    // bounds the length.
+    let tag = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(r"^\s*[\w\-.+#]{1,32}\s*$"))
+        .build();
+    ArrayBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+            Type::Array,
+            Type::Null,
+        ]))
+        .items(tag)
+        .max_items(Some(10))
+        .build()
+        .into()
 }
