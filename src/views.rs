@@ -134,10 +134,14 @@ pub struct PaginationView {
     /// The page number, or `null` on a page asked for by cursor (`after`).
     pub page: Option<u32>,
     pub per_page: u32,
-    /// Items in the whole list. Exact, except for `q` searches and an author
-    /// within a tag, which count up to 10,000.
+    /// Items in the whole list. Exact, except for searches (`q`) and an
+    /// author within a tag, which count up to 1,000 (see `total_capped`).
     pub total: u64,
     pub pages: u64,
+    /// Present and `true` when counting stopped at 1,000: more match, and
+    /// `links.next` reaches them all.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub total_capped: bool,
 }
 
 /// Relative links to this page and its neighbours, with canonical parameters.
@@ -195,6 +199,7 @@ impl<T> ListView<T> {
                 per_page,
                 total: paged.total,
                 pages,
+                total_capped: paged.total_capped,
             },
             links,
         }
@@ -245,6 +250,7 @@ mod tests {
             items: vec![],
             page: PageRequest::number(page, 10).unwrap(),
             total,
+            total_capped: false,
             next: next.map(str::to_owned),
         }
     }
@@ -284,6 +290,7 @@ mod tests {
             items: vec![],
             page: PageRequest::after(42, 10),
             total: 100,
+            total_capped: false,
             next: Some(52),
         };
         let list: ListView<TagView> = ListView::new(page, "/t", &[]);

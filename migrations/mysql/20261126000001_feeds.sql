@@ -8,7 +8,11 @@
 --   alone and seeking from a cursor costs what the first page costs.
 -- * `feed_counts` keeps the size of each feed per status, changed in the
 --   same transaction as the articles, so totals cost one row.
--- * A FULLTEXT index on titles serves `q`.
+-- * `search_terms` holds each word of each title with the article's status
+--   and creation time, so `q` walks the postings of its rarest word newest
+--   first and checks the others by key (the words are written by the
+--   application, which also fills the table for existing articles: see
+--   `backfills`).
 --
 -- The backfill runs once, inside this migration, from the tables as they
 -- were; on a large database expect it to take a few minutes.
@@ -83,13 +87,29 @@ ALTER TABLE feed_entries
 -- The tag links now live in `feed_entries` (kind 2).
 DROP TABLE article_tags;
 
--- Feeds serve every list now, so the lists' old indexes go; `q` uses a
--- full-text index in which every word of a title counts, however common.
-SET SESSION innodb_ft_enable_stopword = OFF;
+-- Feeds serve every list now, so the lists' old indexes go.
 ALTER TABLE articles
     DROP INDEX articles_status_created,
     DROP INDEX articles_status_updated,
     DROP INDEX articles_status_published,
     DROP INDEX articles_status_title,
-    DROP COLUMN title_search,
-    ADD FULLTEXT INDEX articles_title_words (title);
+    DROP COLUMN title_search;
+
+-- Words compare byte for byte: the application folds case and accents.
+CREATE TABLE search_terms (
+    term       VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+    status     VARCHAR(16) NOT NULL,
+    created_at BIGINT      NOT NULL,
+    article_id BIGINT      NOT NULL,
+    author_id  BIGINT      NOT NULL,
+    PRIMARY KEY (term, status, created_at, article_id),
+    KEY search_terms_article (article_id, term)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;
+
+-- Data the application derives itself, once, after the migrations run.
+CREATE TABLE backfills (
+    name    VARCHAR(64) NOT NULL PRIMARY KEY,
+    done_at BIGINT      NULL
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;
+
+INSERT INTO backfills (name, done_at) VALUES ('search_terms', NULL);

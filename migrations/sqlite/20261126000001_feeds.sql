@@ -1,6 +1,5 @@
 -- Feeds that stay fast at any size and reads that see one version; see the
--- MySQL migration of the same name for the design. SQLite differences: the
--- title index for `q` is an FTS5 table kept by triggers.
+-- MySQL migration of the same name for the design.
 
 ALTER TABLE articles ADD COLUMN tag_list TEXT NOT NULL DEFAULT '';
 
@@ -68,20 +67,19 @@ DROP INDEX articles_status_published;
 DROP INDEX articles_status_title;
 ALTER TABLE articles DROP COLUMN title_search;
 
--- Words are runs of letters, digits and underscores (as MariaDB's
--- full-text parser sees them), compared without case or accents.
-CREATE VIRTUAL TABLE articles_fts USING fts5(
-    title, content = 'articles', content_rowid = 'id',
-    tokenize = "unicode61 remove_diacritics 2 tokenchars '_'"
+CREATE TABLE search_terms (
+    term       TEXT    NOT NULL,
+    status     TEXT    NOT NULL,
+    created_at INTEGER NOT NULL,
+    article_id INTEGER NOT NULL,
+    author_id  INTEGER NOT NULL,
+    PRIMARY KEY (term, status, created_at, article_id)
+) WITHOUT ROWID;
+CREATE INDEX search_terms_article ON search_terms (article_id, term);
+
+CREATE TABLE backfills (
+    name    TEXT    NOT NULL PRIMARY KEY,
+    done_at INTEGER
 );
-INSERT INTO articles_fts (articles_fts) VALUES ('rebuild');
-CREATE TRIGGER articles_fts_insert AFTER INSERT ON articles BEGIN
-    INSERT INTO articles_fts (rowid, title) VALUES (new.id, new.title);
-END;
-CREATE TRIGGER articles_fts_delete AFTER DELETE ON articles BEGIN
-    INSERT INTO articles_fts (articles_fts, rowid, title) VALUES ('delete', old.id, old.title);
-END;
-CREATE TRIGGER articles_fts_update AFTER UPDATE OF title ON articles BEGIN
-    INSERT INTO articles_fts (articles_fts, rowid, title) VALUES ('delete', old.id, old.title);
-    INSERT INTO articles_fts (rowid, title) VALUES (new.id, new.title);
-END;
+
+INSERT INTO backfills (name, done_at) VALUES ('search_terms', NULL);

@@ -105,6 +105,8 @@ pub struct Paged<T, C = i64> {
     pub items: Vec<T>,
     pub page: PageRequest<C>,
     pub total: u64,
+    /// `total` stopped counting at a cap: at least that many match.
+    pub total_capped: bool,
     pub next: Option<C>,
 }
 
@@ -124,6 +126,7 @@ impl<T, C: Clone> Paged<T, C> {
             items: rows,
             page,
             total,
+            total_capped: false,
             next,
         }
     }
@@ -272,6 +275,7 @@ mod tests {
             items: vec![],
             page: PageRequest::number(1, 20).unwrap(),
             total,
+            total_capped: false,
             next: None,
         };
         assert_eq!(paged(0).pages(), 0);

@@ -15,6 +15,6 @@ pub use listing::{
     ArticleFilter, ArticleSort, DraftScope, MAX_OFFSET, PageError, PageRequest, PageStart, Paged,
     SortKey,
 };
-pub use search::SearchTerms;
+pub use search::{SearchTerms, words};
 pub use tag::{MAX_TAGS, TagCount, normalize_tag, normalize_tags};
 pub use user::{Role, User};

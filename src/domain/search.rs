@@ -1,27 +1,43 @@
-//! `q`: the words a title must contain, parsed the same way for every
-//! backend's full-text index.
+//! Words of titles, as `q` searches them: the same rules for what is
+//! indexed and what is asked, on every backend.
+//!
+//! A word is a run of letters, digits and underscores, lower-cased, with
+//! accents removed (`Émile` is `emile`). Scripts written without spaces
+//! (Chinese, Japanese) make one word of each run between punctuation.
 
-/// Shortest word that counts (MariaDB's full-text index skips shorter ones).
-pub const MIN_WORD_CHARS: usize = 3;
-/// Words beyond this many are ignored.
+use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::is_combining_mark;
+
+/// Longest word kept (longer ones are cut): a key, not a text.
+pub const MAX_WORD_CHARS: usize = 64;
+/// Words of a search beyond this many are ignored.
 pub const MAX_WORDS: usize = 8;
 
-/// Lower-cased words of letters, digits and underscores (as full-text
-/// indexes see words), in the order given, without repeats. A title matches when it has every word, the last one also as
-/// the start of a longer word (so a search box can query as one types).
+/// The distinct words of `text`, in order.
+pub fn words(text: &str) -> Vec<String> {
+    let folded: String = text
+        .nfd()
+        .flat_map(char::to_lowercase)
+        .filter(|c| !is_combining_mark(*c))
+        .collect();
+    let mut words: Vec<String> = Vec::new();
+    for word in folded.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
+        let word: String = word.chars().take(MAX_WORD_CHARS).collect();
+        if !word.is_empty() && !words.contains(&word) {
+            words.push(word);
+        }
+    }
+    words
+}
+
+/// What `q` asks for: titles that have every one of these words.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SearchTerms(Vec<String>);
 
 impl SearchTerms {
-    /// `None` if `text` has no word of at least [`MIN_WORD_CHARS`].
+    /// `None` if `text` has no word at all.
     pub fn parse(text: &str) -> Option<Self> {
-        let mut words: Vec<String> = Vec::new();
-        for word in text.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
-            let word = word.to_lowercase();
-            if word.chars().count() >= MIN_WORD_CHARS && !words.contains(&word) {
-                words.push(word);
-            }
-        }
+        let mut words = words(text);
         words.truncate(MAX_WORDS);
         (!words.is_empty()).then_some(Self(words))
     }
@@ -41,27 +57,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn words_are_runs_of_letters_and_digits_lowercased_without_short_ones() {
-        let terms = SearchTerms::parse("  Rust's  async-IO, in 2024; café Rust").unwrap();
-        assert_eq!(terms.words(), ["rust", "async", "2024", "café"]);
-        assert_eq!(terms.to_query(), "rust async 2024 café");
+    fn words_are_lower_cased_runs_without_accents_or_repeats() {
+        assert_eq!(
+            words("  Émile's  async-IO, in 2024; café À Émile"),
+            ["emile", "s", "async", "io", "in", "2024", "cafe", "a"]
+        );
+        assert_eq!(words("snake_case _wild_"), ["snake_case", "_wild_"]);
+        assert_eq!(words("日本語の記事 ok"), ["日本語の記事", "ok"]);
+        assert_eq!(words("ÉMILE"), words("emile"));
     }
 
     #[test]
-    fn underscores_belong_to_words() {
-        let terms = SearchTerms::parse("snake_case _wild_").unwrap();
-        assert_eq!(terms.words(), ["snake_case", "_wild_"]);
+    fn long_words_are_cut() {
+        let long = "x".repeat(500);
+        assert_eq!(words(&long)[0].chars().count(), MAX_WORD_CHARS);
     }
 
     #[test]
-    fn text_without_a_long_enough_word_is_no_search() {
-        assert_eq!(SearchTerms::parse("a b c% ' _ go"), None);
+    fn a_search_needs_a_word_and_keeps_at_most_eight() {
+        assert_eq!(SearchTerms::parse("% ' -- !"), None);
         assert_eq!(SearchTerms::parse(""), None);
+        let many = SearchTerms::parse("a b c d e f g h i j").unwrap();
+        assert_eq!(many.words().len(), MAX_WORDS);
+        assert_eq!(SearchTerms::parse("Go, go!").unwrap().to_query(), "go");
     }
 
     #[test]
     fn sql_and_search_syntax_are_just_words() {
-        let terms = SearchTerms::parse("x' OR 1=1; DROP TABLE articles -- +rust* \"ada\"").unwrap();
-        assert_eq!(terms.words(), ["drop", "table", "articles", "rust", "ada"]);
+        let terms = SearchTerms::parse("x' OR 1=1; DROP -- +rust* \"ada\"").unwrap();
+        assert_eq!(terms.words(), ["x", "or", "1", "drop", "rust", "ada"]);
     }
 }

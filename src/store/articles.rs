@@ -8,6 +8,7 @@ use sqlx::{Any, AnyConnection, QueryBuilder};
 
 use super::feeds::{Indexed, TagRef, reindex};
 use super::rows::{ArticleRow, article_columns, tag_list};
+use super::search::reindex_words;
 use super::{Store, StoreError, inserted_id};
 use crate::domain::time::now;
 use crate::domain::{Article, ArticleContent, ArticleStatus};
@@ -132,6 +133,7 @@ impl Store {
                 return Err(missing_or_stale(&mut tx, id).await);
             }
             reindex(&mut tx, self.dialect, id, None).await?;
+            reindex_words(&mut tx, id, None).await?;
             tx.commit().await?;
             Ok(())
         })
@@ -139,7 +141,7 @@ impl Store {
     }
 
     /// Reads back the article just written (in its transaction) and puts it
-    /// in the feeds of its new state.
+    /// in the feeds and search postings of its new state.
     async fn index_article(
         &self,
         conn: &mut AnyConnection,
@@ -152,7 +154,9 @@ impl Store {
             .await?;
         let article = row.into_article();
         let tags = tag_refs(conn, tags).await?;
-        reindex(conn, self.dialect, id, Some(Indexed::new(&article, &tags))).await?;
+        let indexed = Indexed::new(&article, &tags);
+        reindex_words(conn, id, Some(&indexed)).await?;
+        reindex(conn, self.dialect, id, Some(indexed)).await?;
         Ok(article)
     }
 

@@ -1,105 +1,101 @@
-//! Bulk loads of feed entries (MySQL): millions of rows go into a copy of
-//! `feed_entries` without its sort indexes, the indexes are built once by
-//! sorting, and the copy is swapped in. Inserting the same rows into four
-//! indexes in random order would be several times slower once the indexes
-//! outgrow the buffer pool.
+//! Bulk loads (MySQL): millions of rows go into a copy of a table without
+//! any of its indexes, the indexes are built once by sorting, and the copy
+//! is swapped in. Inserting the same rows into indexes in random order is
+//! several times slower once they outgrow the buffer pool.
 //!
-//! Only for an empty `feed_entries` (a fresh database being seeded): the
-//! swap replaces the table. Anything else inserts in place.
+//! Only for an empty table (a fresh database being seeded): the swap
+//! replaces it. Otherwise rows go in place.
 
 use sqlx::AnyConnection;
 
-use super::feeds::FEED_ENTRIES;
 use super::{Dialect, Store, StoreError};
 
-pub(super) const LOAD_TABLE: &str = "feed_entries_load";
-
-/// Where a seed writes feed entries.
-pub(super) enum FeedTarget {
-    InPlace,
-    /// A copy without sort indexes, to be finished by [`Store::finish_load`];
-    /// holds the index definitions to rebuild.
-    Load(Vec<String>),
+/// Where a bulk writer puts the rows of one table.
+pub(super) struct Load {
+    table: &'static str,
+    /// Set while rows go to `<table>_load`: the index definitions to build.
+    indexes: Option<Vec<String>>,
+    load_table: String,
 }
 
-impl FeedTarget {
-    pub fn table(&self) -> &'static str {
-        match self {
-            FeedTarget::InPlace => FEED_ENTRIES,
-            FeedTarget::Load(_) => LOAD_TABLE,
+impl Load {
+    /// The table to insert into now.
+    pub fn target(&self) -> &str {
+        match self.indexes {
+            Some(_) => &self.load_table,
+            None => self.table,
         }
     }
 }
 
 impl Store {
-    /// A load table if `feed_entries` is empty on MySQL, else in place.
-    pub(super) async fn start_load(&self) -> Result<FeedTarget, StoreError> {
+    /// A load table for `table` if it is empty on MySQL, else in place.
+    pub(super) async fn start_load(&self, table: &'static str) -> Result<Load, StoreError> {
+        let load_table = format!("{table}_load");
+        let in_place = Load {
+            table,
+            indexes: None,
+            load_table: load_table.clone(),
+        };
         if self.dialect != Dialect::MySql {
-            return Ok(FeedTarget::InPlace);
+            return Ok(in_place);
         }
         let mut conn = self.pool.acquire().await?;
-        let any: Option<i64> = sqlx::query_scalar("SELECT 1 FROM feed_entries LIMIT 1")
-            .fetch_optional(&mut *conn)
-            .await?;
-        if any.is_some() {
-            return Ok(FeedTarget::InPlace);
+        if !is_empty(&mut conn, table).await? {
+            return Ok(in_place);
         }
-        let indexes = sort_indexes(&mut conn, FEED_ENTRIES).await?;
-        let setup = [
-            format!("DROP TABLE IF EXISTS {LOAD_TABLE}"),
-            format!("CREATE TABLE {LOAD_TABLE} LIKE {FEED_ENTRIES}"),
-        ];
-        for statement in setup {
-            run(&mut conn, statement).await?;
+        let indexes = indexes_of(&mut conn, table).await?;
+        run(&mut conn, format!("DROP TABLE IF EXISTS {load_table}")).await?;
+        run(&mut conn, format!("CREATE TABLE {load_table} LIKE {table}")).await?;
+        let mut drops = Vec::with_capacity(indexes.len());
+        let mut adds = Vec::with_capacity(indexes.len());
+        for (name, unique, columns) in indexes {
+            if name == "PRIMARY" {
+                drops.push("DROP PRIMARY KEY".to_owned());
+                adds.push(format!("ADD PRIMARY KEY ({columns})"));
+            } else {
+                let kind = if unique { "UNIQUE KEY" } else { "KEY" };
+                drops.push(format!("DROP INDEX {name}"));
+                adds.push(format!("ADD {kind} {name} ({columns})"));
+            }
         }
-        let drops: Vec<String> = indexes
-            .iter()
-            .map(|(name, _)| format!("DROP INDEX {name}"))
-            .collect();
         if !drops.is_empty() {
             run(
                 &mut conn,
-                format!("ALTER TABLE {LOAD_TABLE} {}", drops.join(", ")),
+                format!("ALTER TABLE {load_table} {}", drops.join(", ")),
             )
             .await?;
         }
-        Ok(FeedTarget::Load(
-            indexes
-                .into_iter()
-                .map(|(name, columns)| format!("ADD KEY {name} ({columns})"))
-                .collect(),
-        ))
+        Ok(Load {
+            indexes: Some(adds),
+            ..in_place
+        })
     }
 
-    /// Builds the load table's indexes and swaps it in, if `feed_entries`
-    /// is still empty; else copies the rows over.
-    pub(super) async fn finish_load(&self, target: FeedTarget) -> Result<(), StoreError> {
-        let FeedTarget::Load(indexes) = target else {
+    /// Builds the load table's indexes and swaps it in, if the table is
+    /// still empty; else copies the rows over.
+    pub(super) async fn finish_load(&self, load: Load) -> Result<(), StoreError> {
+        let Some(indexes) = load.indexes else {
             return Ok(());
         };
+        let (table, load_table) = (load.table, load.load_table);
         let mut conn = self.pool.acquire().await?;
         if !indexes.is_empty() {
             run(
                 &mut conn,
-                format!("ALTER TABLE {LOAD_TABLE} {}", indexes.join(", ")),
+                format!("ALTER TABLE {load_table} {}", indexes.join(", ")),
             )
             .await?;
         }
-        let any: Option<i64> = sqlx::query_scalar("SELECT 1 FROM feed_entries LIMIT 1")
-            .fetch_optional(&mut *conn)
-            .await?;
-        let finish = if any.is_none() {
+        let finish = if is_empty(&mut conn, table).await? {
             [
-                format!(
-                    "RENAME TABLE {FEED_ENTRIES} TO {FEED_ENTRIES}_old, \
-                     {LOAD_TABLE} TO {FEED_ENTRIES}"
-                ),
-                format!("DROP TABLE {FEED_ENTRIES}_old"),
+                format!("RENAME TABLE {table} TO {table}_old, {load_table} TO {table}"),
+                format!("DROP TABLE {table}_old"),
             ]
         } else {
             [
-                format!("INSERT INTO {FEED_ENTRIES} SELECT * FROM {LOAD_TABLE}"),
-                format!("DROP TABLE {LOAD_TABLE}"),
+                format!("INSERT INTO {table} SELECT * FROM {load_table}"),
+                format!("DROP TABLE {load_table}"),
             ]
         };
         for statement in finish {
@@ -109,22 +105,36 @@ impl Store {
     }
 }
 
-/// A table's secondary indexes: name and column list, as the database has
-/// them (so the load never drifts from the migrations).
-async fn sort_indexes(
+async fn is_empty(conn: &mut AnyConnection, table: &str) -> Result<bool, StoreError> {
+    let any: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT 1 FROM {table} LIMIT 1"
+    )))
+    .fetch_optional(conn)
+    .await?;
+    Ok(any.is_none())
+}
+
+/// A table's indexes, the primary key included: name, whether unique, and
+/// column list, as the database has them (so a load never drifts from the
+/// migrations).
+async fn indexes_of(
     conn: &mut AnyConnection,
     table: &str,
-) -> Result<Vec<(String, String)>, StoreError> {
-    let rows: Vec<(String, String)> = sqlx::query_as(
-        "SELECT index_name, GROUP_CONCAT(column_name ORDER BY seq_in_index SEPARATOR ', ') \
+) -> Result<Vec<(String, bool, String)>, StoreError> {
+    let rows: Vec<(String, i64, String)> = sqlx::query_as(
+        "SELECT index_name, MIN(non_unique), \
+         GROUP_CONCAT(column_name ORDER BY seq_in_index SEPARATOR ', ') \
          FROM information_schema.statistics \
-         WHERE table_schema = DATABASE() AND table_name = ? AND index_name <> 'PRIMARY' \
+         WHERE table_schema = DATABASE() AND table_name = ? \
          GROUP BY index_name ORDER BY index_name",
     )
     .bind(table)
     .fetch_all(conn)
     .await?;
-    Ok(rows)
+    Ok(rows
+        .into_iter()
+        .map(|(name, non_unique, columns)| (name, non_unique == 0, columns))
+        .collect())
 }
 
 /// Runs DDL built from the database's own catalogue and fixed names.

@@ -19,7 +19,15 @@ use crate::domain::{
 
 /// Totals that no kept count answers (a search, or an author within a tag)
 /// are counted up to this many matches.
-pub const COUNT_LIMIT: u64 = 10_000;
+pub const COUNT_LIMIT: u64 = 1_000;
+
+/// A search sorted other than by creation time orders its newest this many
+/// matches (newest first is the postings' own order, at any depth).
+pub const SEARCH_WINDOW: i64 = 1_000;
+
+/// How far the postings of each word of a search are counted to pick the
+/// rarest one to walk.
+const RARITY_PROBE: i64 = 10_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum FeedKind {
@@ -152,7 +160,7 @@ pub(super) const FEED_ENTRIES: &str = "feed_entries";
 /// [`add_entries`] into `table`: the feed entries, or a bulk load's copy.
 pub(super) async fn add_entries_to(
     conn: &mut AnyConnection,
-    table: &'static str,
+    table: &str,
     articles: &[Indexed<'_>],
     counts: &mut CountChanges,
 ) -> Result<(), StoreError> {
@@ -257,12 +265,13 @@ impl Columns {
         published_at: "f.published_at",
         title: "f.title",
     };
-    const ARTICLES: Columns = Columns {
-        id: "a.id",
-        created_at: "a.created_at",
-        updated_at: "a.updated_at",
-        published_at: "COALESCE(a.published_at, 0)",
-        title: "a.title",
+    /// Search postings carry the creation time only.
+    const POSTINGS: Columns = Columns {
+        id: "s.article_id",
+        created_at: "s.created_at",
+        updated_at: "s.created_at",
+        published_at: "s.created_at",
+        title: "s.created_at",
     };
 
     fn key(&self, sort: ArticleSort) -> &'static str {
@@ -279,19 +288,26 @@ impl Columns {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanStep {
     pub table: String,
-    /// The access type: `ref`, `range`, `eq_ref`, `fulltext`... or `ALL`
-    /// and `index` for scans.
+    /// The access type: `ref`, `range`, `eq_ref`... or `ALL` and `index` for
+    /// scans.
     pub access: String,
     pub key: Option<String>,
     pub extra: String,
 }
 
-/// A list request resolved against the database: the feed it walks and
-/// where it starts.
+/// The words of a search: the rarest, whose postings are walked, and the
+/// others, checked by key for each posting.
+struct Words<'a> {
+    walked: &'a str,
+    checked: Vec<&'a str>,
+}
+
+/// A list request resolved against the database: the feed (or search
+/// postings) it walks and where it starts.
 struct ListQuery<'a> {
-    dialect: Dialect,
     filter: &'a ArticleFilter,
     selection: Selection,
+    words: Option<Words<'a>>,
     after: Option<(SortValue, i64)>,
     page: &'a PageRequest,
 }
@@ -300,11 +316,6 @@ impl ListQuery<'_> {
     /// The page: ids and sort keys from an index first (up to one more row
     /// than a page), then their articles.
     fn page(&self, verb: &str) -> QueryBuilder<Any> {
-        let columns = match self.filter.q {
-            Some(_) => &Columns::ARTICLES,
-            None => &Columns::FEED,
-        };
-        let key = columns.key(self.filter.sort);
         let direction = if self.filter.sort.descending() {
             " DESC"
         } else {
@@ -312,12 +323,37 @@ impl ListQuery<'_> {
         };
         let mut query = QueryBuilder::<Any>::new(verb);
         query.push(article_columns!()).push(" FROM (SELECT ");
-        query
-            .push(columns.id)
-            .push(" AS id, ")
-            .push(key)
-            .push(" AS sort_key");
-        self.push_matches(&mut query);
+        let columns = match &self.words {
+            Some(_) if self.filter.sort.key() == SortKey::CreatedAt => {
+                let columns = &Columns::POSTINGS;
+                push_key_columns(&mut query, columns, self.filter.sort);
+                self.push_postings(&mut query);
+                columns
+            }
+            Some(_) => {
+                // The newest matches, then their sort keys from the feed of
+                // every article.
+                let columns = &Columns::FEED;
+                push_key_columns(&mut query, columns, self.filter.sort);
+                query.push(" FROM (SELECT s.article_id");
+                self.push_postings(&mut query);
+                query
+                    .push(" ORDER BY s.created_at DESC, s.article_id DESC LIMIT ")
+                    .push_bind(SEARCH_WINDOW)
+                    .push(
+                        ") w JOIN feed_entries f ON f.article_id = w.article_id \
+                         AND f.feed_kind = 0 AND f.feed_id = 0 WHERE 1 = 1",
+                    );
+                columns
+            }
+            None => {
+                let columns = &Columns::FEED;
+                push_key_columns(&mut query, columns, self.filter.sort);
+                self.push_feed(&mut query);
+                columns
+            }
+        };
+        let key = columns.key(self.filter.sort);
         if let Some((value, id)) = &self.after {
             push_seek(&mut query, columns, self.filter.sort, value, *id);
         }
@@ -343,12 +379,15 @@ impl ListQuery<'_> {
     /// How many match, up to [`COUNT_LIMIT`]; `None` when a kept feed size
     /// answers instead.
     fn count(&self, verb: &str) -> Option<QueryBuilder<Any>> {
-        if self.filter.q.is_none() && self.selection.author.is_none() {
+        if self.words.is_none() && self.selection.author.is_none() {
             return None;
         }
         let mut count = QueryBuilder::<Any>::new(verb);
         count.push("COUNT(*) FROM (SELECT 1 AS one");
-        self.push_matches(&mut count);
+        match self.words {
+            Some(_) => self.push_postings(&mut count),
+            None => self.push_feed(&mut count),
+        }
         count
             .push(" LIMIT ")
             .push_bind(i64::try_from(COUNT_LIMIT).unwrap_or(i64::MAX))
@@ -356,51 +395,66 @@ impl ListQuery<'_> {
         Some(count)
     }
 
-    /// ` FROM ... WHERE ...`: the rows of the list, before any cursor.
-    fn push_matches(&self, query: &mut QueryBuilder<Any>) {
+    /// ` FROM feed_entries f WHERE ...`: the feed's rows, before any cursor.
+    fn push_feed(&self, query: &mut QueryBuilder<Any>) {
         let selection = self.selection;
-        match &self.filter.q {
-            None => {
-                query
-                    .push(" FROM feed_entries f WHERE f.feed_kind = ")
-                    .push_bind(selection.feed.kind as i32)
-                    .push(" AND f.feed_id = ")
-                    .push_bind(selection.feed.id)
-                    .push(" AND f.status = ")
-                    .push_bind(selection.status.as_str());
-                if let Some(author) = selection.author {
-                    query.push(" AND f.author_id = ").push_bind(author);
-                }
-            }
-            Some(terms) => {
-                let (before, after) = self.dialect.title_matches();
-                query
-                    .push(" FROM articles a WHERE ")
-                    .push(before)
-                    .push_bind(self.dialect.search_query(terms.words()))
-                    .push(after);
-                query
-                    .push(" AND a.status = ")
-                    .push_bind(selection.status.as_str());
-                let author = match selection.feed.kind {
-                    FeedKind::Author => Some(selection.feed.id),
-                    _ => selection.author,
-                };
-                if let Some(author) = author {
-                    query.push(" AND a.author_id = ").push_bind(author);
-                }
-                if selection.feed.kind == FeedKind::Tag {
-                    query
-                        .push(
-                            " AND EXISTS (SELECT 1 FROM feed_entries t WHERE t.article_id = a.id \
-                             AND t.feed_kind = 2 AND t.feed_id = ",
-                        )
-                        .push_bind(selection.feed.id)
-                        .push(")");
-                }
-            }
+        query
+            .push(" FROM feed_entries f WHERE f.feed_kind = ")
+            .push_bind(selection.feed.kind as i32)
+            .push(" AND f.feed_id = ")
+            .push_bind(selection.feed.id)
+            .push(" AND f.status = ")
+            .push_bind(selection.status.as_str());
+        if let Some(author) = selection.author {
+            query.push(" AND f.author_id = ").push_bind(author);
         }
     }
+
+    /// ` FROM search_terms s WHERE ...`: the postings of the walked word
+    /// whose articles have the other words and fit the filter.
+    fn push_postings(&self, query: &mut QueryBuilder<Any>) {
+        let Some(words) = &self.words else { return };
+        let selection = self.selection;
+        query
+            .push(" FROM search_terms s WHERE s.term = ")
+            .push_bind(words.walked.to_owned())
+            .push(" AND s.status = ")
+            .push_bind(selection.status.as_str());
+        let author = match selection.feed.kind {
+            FeedKind::Author => Some(selection.feed.id),
+            _ => selection.author,
+        };
+        if let Some(author) = author {
+            query.push(" AND s.author_id = ").push_bind(author);
+        }
+        for word in &words.checked {
+            query
+                .push(
+                    " AND EXISTS (SELECT 1 FROM search_terms o \
+                     WHERE o.article_id = s.article_id AND o.term = ",
+                )
+                .push_bind((*word).to_owned())
+                .push(")");
+        }
+        if selection.feed.kind == FeedKind::Tag {
+            query
+                .push(
+                    " AND EXISTS (SELECT 1 FROM feed_entries t WHERE t.article_id = s.article_id \
+                     AND t.feed_kind = 2 AND t.feed_id = ",
+                )
+                .push_bind(selection.feed.id)
+                .push(")");
+        }
+    }
+}
+
+/// `<id> AS id, <sort key> AS sort_key`.
+fn push_key_columns(query: &mut QueryBuilder<Any>, columns: &Columns, sort: ArticleSort) {
+    query
+        .push(columns.id)
+        .push(" AS id, ")
+        .push(columns.key(sort))
+        .push(" AS sort_key");
 }
 
 impl Store {
@@ -411,7 +465,7 @@ impl Store {
         page: PageRequest,
     ) -> Result<Paged<Article>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        let Some(query) = self.resolve(&mut conn, filter, &page).await? else {
+        let Some(query) = resolve(&mut conn, filter, &page).await? else {
             return Ok(Paged::from_rows(
                 Vec::new(),
                 page,
@@ -424,11 +478,12 @@ impl Store {
             .build_query_as()
             .fetch_all(&mut *conn)
             .await?;
-        let total = match query.count("SELECT ") {
-            None => kept_count(&mut conn, query.selection).await?,
+        let (total, capped) = match query.count("SELECT ") {
+            None => (kept_count(&mut conn, query.selection).await?, false),
             Some(mut count) => {
                 let counted: i64 = count.build_query_scalar().fetch_one(&mut *conn).await?;
-                u64::try_from(counted).unwrap_or(0)
+                let counted = u64::try_from(counted).unwrap_or(0);
+                (counted, counted >= COUNT_LIMIT)
             }
         };
         drop(query);
@@ -441,6 +496,7 @@ impl Store {
                 .collect(),
             page: rows.page,
             total: rows.total,
+            total_capped: capped,
             next: rows.next,
         })
     }
@@ -455,7 +511,7 @@ impl Store {
         page: &PageRequest,
     ) -> Result<Option<Vec<PlanStep>>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        let Some(query) = self.resolve(&mut conn, filter, page).await? else {
+        let Some(query) = resolve(&mut conn, filter, page).await? else {
             return Ok(None);
         };
         let mut steps = Vec::new();
@@ -476,29 +532,73 @@ impl Store {
         }
         Ok(Some(steps))
     }
+}
 
-    /// Which feed a list walks and from where; `None` when nothing can match.
-    /// A cursor must name an article the list could show, even when the
-    /// list is empty for other reasons.
-    async fn resolve<'a>(
-        &self,
-        conn: &mut AnyConnection,
-        filter: &'a ArticleFilter,
-        page: &'a PageRequest,
-    ) -> Result<Option<ListQuery<'a>>, StoreError> {
-        let selection = select(conn, filter).await?;
-        let after = match page.cursor() {
-            Some(&id) => Some((cursor_value(conn, filter, id).await?, id)),
-            None => None,
+/// Which feed (or postings) a list walks and from where; `None` when
+/// nothing can match. A cursor must name an article the list could show,
+/// even when the list is empty for other reasons.
+async fn resolve<'a>(
+    conn: &mut AnyConnection,
+    filter: &'a ArticleFilter,
+    page: &'a PageRequest,
+) -> Result<Option<ListQuery<'a>>, StoreError> {
+    let selection = select(conn, filter).await?;
+    let after = match page.cursor() {
+        Some(&id) => Some((cursor_value(conn, filter, id).await?, id)),
+        None => None,
+    };
+    let Some(selection) = selection else {
+        return Ok(None);
+    };
+    let words = match &filter.q {
+        None => None,
+        Some(terms) => match rarest_first(conn, terms.words(), selection.status).await? {
+            None => return Ok(None),
+            some => some,
+        },
+    };
+    Ok(Some(ListQuery {
+        filter,
+        selection,
+        words,
+        after,
+        page,
+    }))
+}
+
+/// The search's words, the one with the fewest postings to walk; `None` if
+/// a word has none (nothing can match).
+async fn rarest_first<'a>(
+    conn: &mut AnyConnection,
+    words: &'a [String],
+    status: ArticleStatus,
+) -> Result<Option<Words<'a>>, StoreError> {
+    let mut counted = Vec::with_capacity(words.len());
+    for word in words {
+        let postings: i64 = if words.len() == 1 {
+            1
+        } else {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM (SELECT 1 AS one FROM search_terms \
+                 WHERE term = ? AND status = ? LIMIT ?) c",
+            )
+            .bind(word)
+            .bind(status.as_str())
+            .bind(RARITY_PROBE)
+            .fetch_one(&mut *conn)
+            .await?
         };
-        Ok(selection.map(|selection| ListQuery {
-            dialect: self.dialect,
-            filter,
-            selection,
-            after,
-            page,
-        }))
+        if postings == 0 {
+            return Ok(None);
+        }
+        counted.push((postings, word.as_str()));
     }
+    counted.sort_by_key(|(postings, _)| *postings);
+    let mut words = counted.into_iter().map(|(_, word)| word);
+    Ok(words.next().map(|walked| Words {
+        walked,
+        checked: words.collect(),
+    }))
 }
 
 /// The feed and conditions a filter reads; `None` when nothing can match

@@ -17,6 +17,7 @@ mod comments;
 mod error;
 mod feeds;
 mod rows;
+mod search;
 mod seed;
 mod tags;
 mod users;
@@ -66,42 +67,19 @@ impl Dialect {
         }
     }
 
-    /// A condition on `articles a`, around a bound full-text query (see
-    /// [`Dialect::search_query`]): the title has every word.
-    fn title_matches(self) -> (&'static str, &'static str) {
+    /// Ends a `SELECT` that reads rows a write transaction is about to
+    /// derive data from (SQLite's write transactions lock the database).
+    fn lock_rows(self) -> &'static str {
         match self {
-            Dialect::MySql => ("MATCH (a.title) AGAINST (", " IN BOOLEAN MODE)"),
-            Dialect::Sqlite => (
-                "a.id IN (SELECT rowid FROM articles_fts WHERE articles_fts MATCH ",
-                ")",
-            ),
+            Dialect::MySql => " FOR UPDATE",
+            Dialect::Sqlite => "",
         }
-    }
-
-    /// The full-text query for these words: all required, the last also
-    /// as a prefix. The words hold only letters, digits and underscores, so
-    /// no search syntax can be smuggled in.
-    fn search_query(self, words: &[String]) -> String {
-        let last = words.len().saturating_sub(1);
-        let term = |(i, word): (usize, &String)| {
-            let prefix = if i == last { "*" } else { "" };
-            match self {
-                Dialect::MySql => format!("+{word}{prefix}"),
-                Dialect::Sqlite => format!("\"{word}\"{prefix}"),
-            }
-        };
-        words
-            .iter()
-            .enumerate()
-            .map(term)
-            .collect::<Vec<_>>()
-            .join(" ")
     }
 }
 
 /// Attempts of a write transaction that the database rolled back to break
 /// a deadlock or a lock wait, before the caller is told to retry later.
-const WRITE_ATTEMPTS: u32 = 4;
+const WRITE_ATTEMPTS: u32 = 6;
 
 /// Connections of the pool at one moment, for `/metrics`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,10 +119,19 @@ impl Store {
             .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
             .after_connect(move |conn, _| {
                 Box::pin(async move {
-                    if dialect == Dialect::Sqlite {
-                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;")
-                            .await?;
-                    }
+                    let setup = match dialect {
+                        Dialect::Sqlite => {
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                             PRAGMA busy_timeout = 5000;"
+                        }
+                        // Every write locks the rows it changes and reads back
+                        // only what it wrote; under repeatable read, InnoDB
+                        // would also lock the gaps between index entries, and
+                        // writers of neighbouring articles and words would
+                        // deadlock on them.
+                        Dialect::MySql => "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+                    };
+                    conn.execute(setup).await?;
                     Ok(())
                 })
             })
@@ -163,7 +150,34 @@ impl Store {
             Dialect::MySql => &MYSQL_MIGRATIONS,
             Dialect::Sqlite => &SQLITE_MIGRATIONS,
         };
-        migrator.run(&self.pool).await.map_err(StoreError::Migrate)
+        migrator
+            .run(&self.pool)
+            .await
+            .map_err(StoreError::Migrate)?;
+        self.run_backfills().await
+    }
+
+    /// Derives what migrations cannot (search postings need the
+    /// application's word rules), once; a backfill this version does not
+    /// know is left for the version that does.
+    async fn run_backfills(&self) -> Result<(), StoreError> {
+        let pending: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM backfills WHERE done_at IS NULL ORDER BY name")
+                .fetch_all(&self.pool)
+                .await?;
+        for name in pending {
+            match name.as_str() {
+                "search_terms" => self.backfill_search().await?,
+                _ => continue,
+            }
+            tracing::info!(backfill = %name, "backfill done");
+            sqlx::query("UPDATE backfills SET done_at = ? WHERE name = ?")
+                .bind(crate::domain::time::now().timestamp_millis())
+                .bind(&name)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Runs `attempt` (one write transaction, begun with
@@ -283,12 +297,5 @@ mod tests {
             prepare_sqlite_url("sqlite::memory:?cache=shared").unwrap(),
             "sqlite://:memory:?cache=shared&mode=rwc"
         );
-    }
-
-    #[test]
-    fn search_queries_require_every_word_and_take_the_last_as_a_prefix() {
-        let words = ["rust".to_owned(), "async".to_owned()];
-        assert_eq!(Dialect::MySql.search_query(&words), "+rust +async*");
-        assert_eq!(Dialect::Sqlite.search_query(&words), "\"rust\" \"async\"*");
     }
 }

@@ -10,9 +10,10 @@ use rand::{Rng, SeedableRng};
 use sqlx::{Any, QueryBuilder};
 
 use super::articles::tag_refs;
-use super::bulk::FeedTarget;
-use super::feeds::{CountChanges, Indexed, TagRef, add_entries_to};
+use super::bulk::Load;
+use super::feeds::{CountChanges, FEED_ENTRIES, Indexed, TagRef, add_entries_to};
 use super::rows::tag_list;
+use super::search::{SEARCH_TERMS, add_postings_to};
 use super::{Store, StoreError};
 use crate::domain::time::now;
 use crate::domain::{ArticleStatus, Role, slugify, summarize};
@@ -157,7 +158,10 @@ impl Store {
         let tags = tag_refs(&mut *self.pool.acquire().await?, &tags).await?;
 
         let clock = SeedClock::new(now().timestamp_millis(), articles);
-        let target = self.start_load().await?;
+        let loads = Loads {
+            feeds: self.start_load(FEED_ENTRIES).await?,
+            postings: self.start_load(SEARCH_TERMS).await?,
+        };
         let mut counts = CountChanges::default();
         let mut comments = 0;
         let mut done = 0;
@@ -168,14 +172,15 @@ impl Store {
                 .map(|i| SeedArticle::random(&mut rng, &run, done + i, &clock, &authors, &tags))
                 .collect();
             written = self
-                .seed_batch(&mut rng, &batch, &clock, &authors, &target, &mut counts)
+                .seed_batch(&mut rng, &batch, &clock, &authors, &loads, &mut counts)
                 .await
                 .map(|n| comments += n);
             done += size;
         }
         // Whatever batches committed are indexed and counted, even if a
         // later one failed.
-        self.finish_load(target).await?;
+        self.finish_load(loads.feeds).await?;
+        self.finish_load(loads.postings).await?;
         let mut tx = self.begin_write().await?;
         counts.apply(&mut tx, self.dialect).await?;
         tx.commit().await?;
@@ -194,7 +199,7 @@ impl Store {
         batch: &[SeedArticle],
         clock: &SeedClock,
         authors: &[i64],
-        target: &FeedTarget,
+        loads: &Loads,
         counts: &mut CountChanges,
     ) -> Result<usize, StoreError> {
         let mut tx = self.begin_write().await?;
@@ -257,7 +262,8 @@ impl Store {
                 comments.push((id, author, sentence(rng, 12), at));
             }
         }
-        add_entries_to(&mut tx, target.table(), &indexed, counts).await?;
+        add_entries_to(&mut tx, loads.feeds.target(), &indexed, counts).await?;
+        add_postings_to(&mut tx, loads.postings.target(), &indexed, None).await?;
         if !comments.is_empty() {
             let mut insert_comments = QueryBuilder::<Any>::new(
                 "INSERT INTO comments (article_id, author_id, body, created_at) ",
@@ -273,6 +279,12 @@ impl Store {
         tx.commit().await?;
         Ok(comments.len())
     }
+}
+
+/// Where a seed writes feed entries and search postings.
+struct Loads {
+    feeds: Load,
+    postings: Load,
 }
 
 /// Spreads creation times evenly over the last two years, oldest first.

@@ -496,7 +496,10 @@ async fn unicode_round_trips_exactly(app: &TestApp) {
     assert_eq!(listed["items"][0]["body"], comment);
 
     let found = app
-        .get("/api/v1/articles?q=%E6%97%A5%E6%9C%AC%E8%AA%9E", None)
+        .get(
+            "/api/v1/articles?q=%E6%97%A5%E6%9C%AC%E8%AA%9E%E3%81%AE%E8%A8%98%E4%BA%8B",
+            None,
+        )
         .await
         .json();
     assert_eq!(found["pagination"]["total"], 1, "{found}");
@@ -571,6 +574,7 @@ async fn sql_metacharacters_are_stored_and_returned_literally(app: &TestApp) {
     // separators: no search syntax or SQL gets through.
     let searches = [
         ("%27%3B%20DROP%20TABLE", 0),
+        ("%22%20OR%20%22%22%3D%22", 1),
         ("DELETE%20FROM%20users", 2),
         ("%5Cback%20%5Cslash%22", 3),
         ("inside%00", 4),
@@ -585,7 +589,7 @@ async fn sql_metacharacters_are_stored_and_returned_literally(app: &TestApp) {
         assert_eq!(found["pagination"]["total"], 1, "q={q}: {found}");
         assert_eq!(found["items"][0]["id"], ids[index], "q={q}");
     }
-    for q in ["%25", "_", "%27", "%5C", "%22%20OR%20%22%22%3D%22"] {
+    for q in ["%25", "%27", "%5C", "%22%3D%22"] {
         let response = app.get(&format!("/api/v1/articles?q={q}"), None).await;
         let problem = assert_problem(&response, StatusCode::BAD_REQUEST, "bad_request");
         assert_eq!(problem["errors"][0]["field"], "q", "q={q}");
@@ -733,15 +737,8 @@ async fn percent_encoded_junk_in_the_query_is_a_clean_answer(app: &TestApp) {
         json!({"title": "Plain", "body": "Text.", "status": "published"}),
     )
     .await;
-    // A search with no word of 3 letters or digits is refused, not run.
-    for query in [
-        "q=%FF%FE",
-        "q=%zz%",
-        "q=%00",
-        "q=%E2%80%AE",
-        "q=a%26b%3Dc",
-        "q=%2525",
-    ] {
+    // A search with no word at all is refused, not run.
+    for query in ["q=%FF%FE", "q=%00", "q=%E2%80%AE", "q=%25%27%22"] {
         let response = app.get(&format!("/api/v1/articles?{query}"), None).await;
         let problem = assert_problem(&response, StatusCode::BAD_REQUEST, "bad_request");
         assert_eq!(problem["errors"][0]["field"], "q", "{query}");
@@ -749,6 +746,9 @@ async fn percent_encoded_junk_in_the_query_is_a_clean_answer(app: &TestApp) {
     for query in [
         "q=abc%26def%3Dghi",
         "q=%E2%80%AEplain",
+        "q=%zz%",
+        "q=a%26b%3Dc",
+        "q=%2525",
         "author=%FF",
         "unknown=%00%01&also=1",
         "%FF=%FF",
