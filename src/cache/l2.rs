@@ -221,20 +221,35 @@ impl L2 {
         Ok(conn)
     }
 
-    /// Runs one exchange under the timeout. A failed connection is dropped
-    /// so the next call starts afresh; Redis refusing a write is noted.
+    /// Runs one exchange under the call timeout. A failed connection is
+    /// dropped so the next call starts afresh; Redis refusing a write is
+    /// noted.
     async fn run<T, F, Fut>(&self, op: &'static str, f: F) -> Result<T, L2Error>
     where
         F: FnOnce(Conn) -> Fut,
         Fut: Future<Output = Result<T, L2Error>>,
     {
-        let result =
-            match tokio::time::timeout(self.timeout, async { f(self.connection().await?).await })
-                .await
-            {
-                Ok(result) => result,
-                Err(_) => Err(L2Error::Timeout),
-            };
+        self.run_within(op, self.timeout, f).await
+    }
+
+    async fn run_within<T, F, Fut>(
+        &self,
+        op: &'static str,
+        timeout: Duration,
+        f: F,
+    ) -> Result<T, L2Error>
+    where
+        F: FnOnce(Conn) -> Fut,
+        Fut: Future<Output = Result<T, L2Error>>,
+    {
+        let result = match tokio::time::timeout(timeout, async {
+            f(self.connection().await?).await
+        })
+        .await
+        {
+            Ok(result) => result,
+            Err(_) => Err(L2Error::Timeout),
+        };
         if let Err(err) = &result {
             crate::metrics::redis_error(op);
             tracing::debug!(error = %err, op, "redis call failed");
@@ -420,8 +435,11 @@ impl L2 {
         Ok(())
     }
 
+    /// A round trip for readiness, allowed as long as a heartbeat: one slow
+    /// reply on a loaded machine is not an outage.
     pub async fn ping(&self) -> Result<(), L2Error> {
-        self.run("ping", |mut conn| async move {
+        let timeout = super::sync::heartbeat_timeout(self.timeout);
+        self.run_within("ping", timeout, |mut conn| async move {
             redis::cmd("PING").query_async::<()>(&mut conn).await?;
             Ok(())
         })

@@ -123,6 +123,20 @@ impl CountChanges {
         }
     }
 
+    /// Adds another batch's changes to these.
+    pub fn merge(&mut self, other: CountChanges) {
+        for ((feed, status), (delta, label)) in other.0 {
+            let entry = self
+                .0
+                .entry((feed, status))
+                .or_insert_with(|| (0, String::new()));
+            entry.0 += delta;
+            if !label.is_empty() {
+                entry.1 = label;
+            }
+        }
+    }
+
     /// One upsert, in key order: concurrent writes lock count rows in the
     /// same order, so they wait for each other instead of deadlocking.
     pub async fn apply(self, conn: &mut AnyConnection, dialect: Dialect) -> Result<(), StoreError> {

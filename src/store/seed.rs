@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
 use rand::rngs::StdRng;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
@@ -18,7 +19,9 @@ use super::{Store, StoreError};
 use crate::domain::time::now;
 use crate::domain::{ArticleStatus, Role, slugify, summarize};
 
-const BATCH: usize = 500;
+const BATCH: usize = 1000;
+/// Batches written at once.
+const WRITERS: usize = 2;
 const AUTHORS: usize = 20;
 const TWO_YEARS_MS: i64 = 2 * 365 * 24 * 3600 * 1000;
 
@@ -162,25 +165,43 @@ impl Store {
             feeds: self.start_load(FEED_ENTRIES).await?,
             postings: self.start_load(SEARCH_TERMS).await?,
         };
+        // Batches are made up front in order (the random source is one), then
+        // written two at a time: one being generated or committed while the
+        // other is inserted keeps both cores busy.
+        let batches = (0..articles).step_by(BATCH).map(|first| {
+            let size = BATCH.min(articles - first);
+            SeedBatch::random(&mut rng, &run, first, size, &clock, &authors, &tags)
+        });
         let mut counts = CountChanges::default();
         let mut comments = 0;
-        let mut done = 0;
         let mut written = Ok(());
-        while done < articles && written.is_ok() {
-            let size = BATCH.min(articles - done);
-            let batch: Vec<SeedArticle> = (0..size)
-                .map(|i| SeedArticle::random(&mut rng, &run, done + i, &clock, &authors, &tags))
-                .collect();
-            written = self
-                .seed_batch(&mut rng, &batch, &clock, &authors, &loads, &mut counts)
-                .await
-                .map(|n| comments += n);
-            done += size;
+        let targets = &loads;
+        let mut writes = futures_util::stream::iter(batches)
+            .map(|batch| async move { self.seed_batch(&batch, targets).await })
+            .buffer_unordered(WRITERS);
+        while let Some(result) = writes.next().await {
+            match result {
+                Ok((batch_counts, batch_comments)) => {
+                    counts.merge(batch_counts);
+                    comments += batch_comments;
+                }
+                Err(err) => {
+                    written = Err(err);
+                    break;
+                }
+            }
         }
+        drop(writes);
+        tracing::info!(elapsed = ?started.elapsed(), "seed: articles written");
         // Whatever batches committed are indexed and counted, even if a
         // later one failed.
-        self.finish_load(loads.feeds).await?;
-        self.finish_load(loads.postings).await?;
+        let (feeds, postings) = tokio::join!(
+            self.finish_load(loads.feeds),
+            self.finish_load(loads.postings)
+        );
+        feeds?;
+        postings?;
+        tracing::info!(elapsed = ?started.elapsed(), "seed: indexes built");
         let mut tx = self.begin_write().await?;
         counts.apply(&mut tx, self.dialect).await?;
         tx.commit().await?;
@@ -193,21 +214,19 @@ impl Store {
         })
     }
 
+    /// Writes one batch in one transaction; the feed sizes it adds and how
+    /// many comments it wrote.
     async fn seed_batch(
         &self,
-        rng: &mut StdRng,
-        batch: &[SeedArticle],
-        clock: &SeedClock,
-        authors: &[i64],
+        batch: &SeedBatch,
         loads: &Loads,
-        counts: &mut CountChanges,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<(CountChanges, usize), StoreError> {
         let mut tx = self.begin_write().await?;
         let mut insert = QueryBuilder::<Any>::new(
             "INSERT INTO articles (slug, title, summary, body, status, tag_list, author_id, \
              created_at, updated_at, published_at, version) ",
         );
-        insert.push_values(batch, |mut row, article| {
+        insert.push_values(&batch.articles, |mut row, article| {
             row.push_bind(article.slug.clone())
                 .push_bind(article.title.clone())
                 .push_bind(summarize(&article.body))
@@ -226,7 +245,7 @@ impl Store {
 
         let mut select = QueryBuilder::<Any>::new("SELECT id, slug FROM articles WHERE slug IN (");
         let mut slugs = select.separated(", ");
-        for article in batch {
+        for article in &batch.articles {
             slugs.push_bind(article.slug.clone());
         }
         select.push(")");
@@ -237,12 +256,13 @@ impl Store {
             .into_iter()
             .map(|(id, slug)| (slug, id))
             .collect();
+        let ids: Vec<i64> = batch.articles.iter().map(|a| ids[&a.slug]).collect();
 
-        let mut indexed = Vec::with_capacity(batch.len());
-        let mut comments = Vec::new();
-        for article in batch {
-            let id = ids[&article.slug];
-            indexed.push(Indexed {
+        let indexed: Vec<Indexed> = batch
+            .articles
+            .iter()
+            .zip(&ids)
+            .map(|(article, &id)| Indexed {
                 id,
                 status: article.status,
                 author_id: article.author_id,
@@ -254,30 +274,68 @@ impl Store {
                 },
                 title: &article.title,
                 tags: &article.tags,
-            });
-            for _ in 0..rng.random_range(0..=1) {
-                let author = *authors.choose(rng).unwrap_or(&authors[0]);
-                let age = rng.random_range(0..TWO_YEARS_MS / 4);
-                let at = (article.created_at + age).min(clock.now);
-                comments.push((id, author, sentence(rng, 12), at));
-            }
-        }
-        add_entries_to(&mut tx, loads.feeds.target(), &indexed, counts).await?;
+            })
+            .collect();
+        let mut counts = CountChanges::default();
+        add_entries_to(&mut tx, loads.feeds.target(), &indexed, &mut counts).await?;
         add_postings_to(&mut tx, loads.postings.target(), &indexed, None).await?;
-        if !comments.is_empty() {
+        if !batch.comments.is_empty() {
             let mut insert_comments = QueryBuilder::<Any>::new(
                 "INSERT INTO comments (article_id, author_id, body, created_at) ",
             );
-            insert_comments.push_values(&comments, |mut row, (article, author, body, at)| {
-                row.push_bind(*article)
-                    .push_bind(*author)
-                    .push_bind(body.clone())
-                    .push_bind(*at);
+            insert_comments.push_values(&batch.comments, |mut row, comment| {
+                row.push_bind(ids[comment.article])
+                    .push_bind(comment.author_id)
+                    .push_bind(comment.body.clone())
+                    .push_bind(comment.created_at);
             });
             insert_comments.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        Ok(comments.len())
+        Ok((counts, batch.comments.len()))
+    }
+}
+
+/// Articles and comments of one batch, made before anything is written.
+struct SeedBatch {
+    articles: Vec<SeedArticle>,
+    comments: Vec<SeedComment>,
+}
+
+struct SeedComment {
+    /// Index of the article in its batch.
+    article: usize,
+    author_id: i64,
+    body: String,
+    created_at: i64,
+}
+
+impl SeedBatch {
+    fn random(
+        rng: &mut StdRng,
+        run: &str,
+        first: usize,
+        size: usize,
+        clock: &SeedClock,
+        authors: &[i64],
+        tags: &[TagRef],
+    ) -> Self {
+        let articles: Vec<SeedArticle> = (first..first + size)
+            .map(|n| SeedArticle::random(rng, run, n, clock, authors, tags))
+            .collect();
+        let mut comments = Vec::new();
+        for (article, seeded) in articles.iter().enumerate() {
+            for _ in 0..rng.random_range(0..=1) {
+                let age = rng.random_range(0..TWO_YEARS_MS / 4);
+                comments.push(SeedComment {
+                    article,
+                    author_id: *authors.choose(rng).unwrap_or(&authors[0]),
+                    body: sentence(rng, 12),
+                    created_at: (seeded.created_at + age).min(clock.now),
+                });
+            }
+        }
+        Self { articles, comments }
     }
 }
 
