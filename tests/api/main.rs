@@ -10,6 +10,7 @@ mod errors;
 mod feeds;
 mod logs;
 mod metrics;
+mod migration;
 mod openapi;
 mod ops;
 mod ratelimit;

@@ -71,6 +71,15 @@ impl TestApp {
     /// Like [`TestApp::new`], with settings adjusted first.
     pub async fn with_settings(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Self {
         let db = TestDb::create(backend).await;
+        Self::start(db, adjust).await
+    }
+
+    /// The service on a database a test prepared (it migrates it on start).
+    pub async fn on_database(db: TestDb) -> Self {
+        Self::start(db, |_| {}).await
+    }
+
+    async fn start(db: TestDb, adjust: impl FnOnce(&mut Settings)) -> Self {
         let mut settings = test_settings(db.url());
         adjust(&mut settings);
         let state = App::start(settings).await.expect("the app starts");
