@@ -343,10 +343,14 @@ impl L2 {
     /// Moves the families' generations on and tells the other instances.
     /// A generation Redis will not bump is deleted; if even that fails, the
     /// invalidation is recorded as lost.
+    ///
+    /// Invalidations get the heartbeat's patience, not a data call's: a lost
+    /// one makes every instance drop its whole local tier, which costs far
+    /// more than a write waiting out a slow reply on a loaded machine.
     pub async fn bump(&self, families: &[Family], bump: Bump) {
         let keys: Vec<String> = families.iter().map(|f| self.generation_key(f)).collect();
         let bumped = self
-            .run("bump", |conn| async move {
+            .run_within("bump", self.invalidation_timeout(), |conn| async move {
                 let bumps = keys
                     .iter()
                     .map(|k| self.eval(conn.clone(), &self.bump_generation, k));
@@ -383,14 +387,18 @@ impl L2 {
     }
 
     async fn publish(&self, message: String) -> Result<(), L2Error> {
-        self.run("publish", |mut conn| async move {
-            redis::cmd("PUBLISH")
-                .arg(&self.channel)
-                .arg(message)
-                .query_async::<()>(&mut conn)
-                .await?;
-            Ok(())
-        })
+        self.run_within(
+            "publish",
+            self.invalidation_timeout(),
+            |mut conn| async move {
+                redis::cmd("PUBLISH")
+                    .arg(&self.channel)
+                    .arg(message)
+                    .query_async::<()>(&mut conn)
+                    .await?;
+                Ok(())
+            },
+        )
         .await
     }
 
@@ -424,7 +432,7 @@ impl L2 {
             return Ok(());
         }
         let epoch = self.epoch_key();
-        self.run("recover", |conn| async move {
+        self.run_within("recover", self.invalidation_timeout(), |conn| async move {
             self.eval(conn, &self.bump_generation, &epoch).await?;
             Ok(())
         })
@@ -435,11 +443,15 @@ impl L2 {
         Ok(())
     }
 
+    /// How long invalidations and readiness checks wait: a heartbeat.
+    fn invalidation_timeout(&self) -> Duration {
+        super::sync::heartbeat_timeout(self.timeout)
+    }
+
     /// A round trip for readiness, allowed as long as a heartbeat: one slow
     /// reply on a loaded machine is not an outage.
     pub async fn ping(&self) -> Result<(), L2Error> {
-        let timeout = super::sync::heartbeat_timeout(self.timeout);
-        self.run_within("ping", timeout, |mut conn| async move {
+        self.run_within("ping", self.invalidation_timeout(), |mut conn| async move {
             redis::cmd("PING").query_async::<()>(&mut conn).await?;
             Ok(())
         })

@@ -61,14 +61,17 @@ fn ids(list: &Value) -> Vec<i64> {
         .collect()
 }
 
-async fn a_migrated_database_keeps_its_lists_counts_and_tags_and_can_be_searched(
-    backend: Backend,
-) {
+async fn a_migrated_database_keeps_its_lists_counts_and_tags_and_can_be_searched(backend: Backend) {
     let db = old_database(backend).await;
     let app = crate::support::TestApp::on_database(db).await;
     let get = async |uri: &str| {
         let response = app.get(uri, None).await;
-        assert_eq!(response.status, StatusCode::OK, "{uri}: {}", response.text());
+        assert_eq!(
+            response.status,
+            StatusCode::OK,
+            "{uri}: {}",
+            response.text()
+        );
         response.json()
     };
 
@@ -76,9 +79,15 @@ async fn a_migrated_database_keeps_its_lists_counts_and_tags_and_can_be_searched
     assert_eq!(ids(&all), [4, 2, 1]);
     assert_eq!(all["pagination"]["total"], 3);
     assert_eq!(all["items"][0]["tags"], json!(["rust", "web"]));
-    assert_eq!(ids(&get("/api/v1/articles?sort=-updated_at").await), [4, 2, 1]);
+    assert_eq!(
+        ids(&get("/api/v1/articles?sort=-updated_at").await),
+        [4, 2, 1]
+    );
     assert_eq!(ids(&get("/api/v1/articles?tag=rust").await), [4, 1]);
-    assert_eq!(get("/api/v1/articles?tag=rust").await["pagination"]["total"], 2);
+    assert_eq!(
+        get("/api/v1/articles?tag=rust").await["pagination"]["total"],
+        2
+    );
     assert_eq!(ids(&get("/api/v1/articles?author=ada").await), [4, 1]);
     assert_eq!(ids(&get("/api/v1/articles?after=4&per_page=1").await), [2]);
     assert_eq!(
@@ -88,8 +97,14 @@ async fn a_migrated_database_keeps_its_lists_counts_and_tags_and_can_be_searched
     assert_eq!(ids(&get("/api/v1/articles?q=rust").await), [4, 1]);
     assert_eq!(ids(&get("/api/v1/articles?q=emile").await), [1]);
     assert_eq!(ids(&get("/api/v1/articles?q=web+rust").await), [4]);
-    assert_eq!(get("/api/v1/articles/4").await["tags"], json!(["rust", "web"]));
-    assert_eq!(get("/api/v1/articles/4/comments").await["pagination"]["total"], 1);
+    assert_eq!(
+        get("/api/v1/articles/4").await["tags"],
+        json!(["rust", "web"])
+    );
+    assert_eq!(
+        get("/api/v1/articles/4/comments").await["pagination"]["total"],
+        1
+    );
     let draft = app.get("/api/v1/articles/3", None).await;
     assert_eq!(draft.status, StatusCode::NOT_FOUND, "drafts stay hidden");
 }
