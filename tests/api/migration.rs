@@ -3,7 +3,6 @@
 //! titles searchable.
 
 use axum::http::StatusCode;
-use feedgate::app::App;
 use serde_json::{Value, json};
 use sqlx::AnyPool;
 use sqlx::any::install_default_drivers;

@@ -67,6 +67,18 @@ async fn publish(app: &TestApp, author: &TestUser, title: &str, tags: &[&str]) -
     created["id"].as_i64().expect("the article has an id")
 }
 
+/// PATCHes an article's title and checks the write was acknowledged.
+async fn retitle(app: &TestApp, author: &TestUser, id: i64, title: &str) {
+    let patched = app
+        .patch(
+            &article_uri(id),
+            json!({"title": title}),
+            Some(&author.token),
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.text());
+}
+
 fn title(response: &TestResponse) -> String {
     assert_eq!(response.status, StatusCode::OK, "{}", response.text());
     response.json()["title"]
@@ -519,14 +531,7 @@ async fn an_author_list_asked_for_in_another_case_shows_a_patch_at_once(app: &Te
         "precondition: author names match in any case"
     );
 
-    let patched = app
-        .patch(
-            &article_uri(id),
-            json!({"title": "After"}),
-            Some(&ada.token),
-        )
-        .await;
-    assert_eq!(patched.status, StatusCode::OK, "{}", patched.text());
+    retitle(app, &ada, id, "After").await;
 
     assert_eq!(
         titles(&app.get(&list, None).await),
@@ -1008,14 +1013,7 @@ async fn with_the_database_cut_off_cached_reads_answer_and_the_rest_fail_fast_wi
         title(&app.get(&article_uri(uncached), None).await),
         "Uncached"
     );
-    let patched = app
-        .patch(
-            &article_uri(cached),
-            json!({"title": "Recovered"}),
-            Some(&ada.token),
-        )
-        .await;
-    assert_eq!(patched.status, StatusCode::OK, "{}", patched.text());
+    retitle(&app, &ada, cached, "Recovered").await;
     assert_eq!(
         title(&app.get(&article_uri(cached), None).await),
         "Recovered"

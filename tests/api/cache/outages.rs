@@ -8,7 +8,8 @@ use feedgate::domain::Role;
 use serde_json::json;
 
 use super::{
-    ARTICLES, app_behind_proxy, article_uri, publish, redis_sibling, subscribed, title, titles,
+    ARTICLES, app_behind_proxy, article_uri, publish, redis_sibling, retitle, subscribed, title,
+    titles,
 };
 use crate::support::{SharedRedis, mysql_proxy};
 
@@ -59,14 +60,7 @@ async fn a_failed_write_does_not_stop_cached_articles_and_lists_serving_while_th
     assert_eq!(served, warm, "each page serves the copy it had");
 
     proxy.restore().await;
-    let patched = app
-        .patch(
-            &article_uri(id),
-            json!({"title": "After"}),
-            Some(&ada.token),
-        )
-        .await;
-    assert_eq!(patched.status, StatusCode::OK, "{}", patched.text());
+    retitle(&app, &ada, id, "After").await;
     assert_eq!(title(&app.get(&article_uri(id), None).await), "After");
     assert_eq!(titles(&app.get(ARTICLES, None).await), ["After"]);
 }
@@ -99,14 +93,7 @@ async fn after_a_committed_write_the_old_copy_is_never_served_even_while_the_dat
     assert_eq!(title(&app.get(&article_uri(id), None).await), "Before");
     assert_eq!(titles(&app.get(ARTICLES, None).await), ["Before"]);
 
-    let patched = app
-        .patch(
-            &article_uri(id),
-            json!({"title": "After"}),
-            Some(&ada.token),
-        )
-        .await;
-    assert_eq!(patched.status, StatusCode::OK, "{}", patched.text());
+    retitle(&app, &ada, id, "After").await;
     proxy.cut();
 
     for page in [article_uri(id), ARTICLES.to_owned()] {
