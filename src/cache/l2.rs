@@ -1,5 +1,5 @@
-//! The shared tier: Redis, one server or a Redis Cluster, through
-//! deadpool-redis.
+//! The shared tier: Redis (one server, a Redis Cluster, or a master found
+//! through Sentinel), through deadpool-redis.
 //!
 //! One key per cached response, `{prefix}:e:{<name>}`, replaced by every
 //! fill and gone after the stale-if-error window: Redis holds what is cached,
@@ -96,6 +96,7 @@ impl L2Error {
 enum Pool {
     Single(deadpool_redis::Pool),
     Cluster(deadpool_redis::cluster::Pool),
+    Sentinel(deadpool_redis::sentinel::Pool),
 }
 
 /// A connection to one server or to a cluster.
@@ -149,6 +150,7 @@ pub struct Fetched {
 pub struct L2Settings<'a> {
     pub urls: Vec<String>,
     pub mode: RedisMode,
+    pub sentinel_master: &'a str,
     pub prefix: &'a str,
     pub timeout: Duration,
     /// How long an entry lives: its fresh time plus the stale-if-error window.
@@ -185,6 +187,14 @@ impl L2 {
                 deadpool_redis::cluster::Config::from_urls(settings.urls.clone())
                     .create_pool(runtime)?,
             ),
+            RedisMode::Sentinel => Pool::Sentinel(
+                deadpool_redis::sentinel::Config::from_urls(
+                    settings.urls.clone(),
+                    settings.sentinel_master.to_owned(),
+                    deadpool_redis::sentinel::SentinelServerType::Master,
+                )
+                .create_pool(runtime)?,
+            ),
         };
         let ttl_ms = u64::try_from(settings.ttl.as_millis()).unwrap_or(u64::MAX);
         Ok(Self {
@@ -216,6 +226,11 @@ impl L2 {
             Pool::Cluster(pool) => {
                 Conn::Cluster(deadpool_redis::cluster::Connection::take(pool.get().await?))
             }
+            // The sentinels name the master at each checkout, so after a
+            // failover the next connection reaches the new one.
+            Pool::Sentinel(pool) => Conn::Single(deadpool_redis::sentinel::Connection::take(
+                pool.get().await?,
+            )),
         };
         *self.shared.lock().expect("not poisoned") = Some(conn.clone());
         Ok(conn)

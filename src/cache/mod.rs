@@ -32,7 +32,7 @@ pub use key::{Family, Key, RouteFamily};
 pub use l1::Cached;
 pub use stamp::Bump;
 
-use crate::config::{CacheSettings, RedisSettings};
+use crate::config::{CacheSettings, RedisMode, RedisSettings};
 use crate::store::StoreError;
 use l1::L1;
 use l2::{L2, L2Settings};
@@ -88,16 +88,29 @@ impl Cache {
             let l2 = Arc::new(L2::new(L2Settings {
                 urls: urls.clone(),
                 mode: redis.mode,
+                sentinel_master: &redis.sentinel_master,
                 prefix: &settings.redis_prefix,
                 timeout,
                 ttl: ttl + stale_if_error,
                 negative_ttl,
             })?);
+            let nodes = match redis.mode {
+                RedisMode::Sentinel => {
+                    sync::Nodes::Sentinel(Box::new(redis::sentinel::SentinelClient::build(
+                        urls.clone(),
+                        redis.sentinel_master.clone(),
+                        None,
+                        redis::sentinel::SentinelServerType::Master,
+                    )?))
+                }
+                RedisMode::Single | RedisMode::Cluster => sync::Nodes::Listed(
+                    urls.iter()
+                        .map(|url| redis::Client::open(url.as_str()))
+                        .collect::<Result<_, _>>()?,
+                ),
+            };
             let subscriber = sync::Subscriber {
-                clients: urls
-                    .iter()
-                    .map(|url| redis::Client::open(url.as_str()))
-                    .collect::<Result<_, _>>()?,
+                nodes,
                 generations: generations.clone(),
                 l2: l2.clone(),
                 connected: subscribed.clone(),

@@ -34,9 +34,25 @@ pub fn heartbeat_timeout(call_timeout: Duration) -> Duration {
     (call_timeout * 10).max(Duration::from_secs(1))
 }
 
+/// Where the channel is subscribed.
+pub enum Nodes {
+    /// Configured nodes (one server, or any cluster node), tried in turn.
+    Listed(Vec<redis::Client>),
+    /// The current master, as the sentinels name it at each attempt.
+    Sentinel(Box<redis::sentinel::SentinelClient>),
+}
+
+impl Nodes {
+    async fn client(&mut self, attempt: usize) -> Result<redis::Client, redis::RedisError> {
+        match self {
+            Nodes::Listed(clients) => Ok(clients[attempt % clients.len()].clone()),
+            Nodes::Sentinel(sentinel) => sentinel.async_get_client().await,
+        }
+    }
+}
+
 pub struct Subscriber {
-    /// One per configured node; tried in turn.
-    pub clients: Vec<redis::Client>,
+    pub nodes: Nodes,
     pub generations: Arc<Generations>,
     pub l2: Arc<L2>,
     /// True while subscribed; false means invalidations may be missed.
@@ -45,10 +61,14 @@ pub struct Subscriber {
 }
 
 impl Subscriber {
-    pub async fn run(self) {
+    pub async fn run(mut self) {
         let mut retry = RETRY_MIN;
-        for client in self.clients.iter().cycle() {
-            match self.subscribe(client).await {
+        for attempt in 0.. {
+            let subscribed = match self.nodes.client(attempt).await {
+                Ok(client) => self.subscribe(&client).await,
+                Err(err) => Err(err),
+            };
+            match subscribed {
                 Ok(()) => retry = RETRY_MIN,
                 Err(err) => {
                     tracing::warn!(error = %err, "invalidation channel unavailable");

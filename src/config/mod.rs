@@ -106,9 +106,12 @@ pub struct DatabaseSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct RedisSettings {
-    /// One URL, or for a cluster a comma-separated list of seed nodes.
+    /// One URL; for a cluster, seed nodes; for Sentinel, the sentinels
+    /// (comma-separated).
     pub url: Secret,
     pub mode: RedisMode,
+    /// With Sentinel: the name of the monitored master.
+    pub sentinel_master: String,
 }
 
 impl RedisSettings {
@@ -132,6 +135,8 @@ pub enum RedisMode {
     Single,
     /// A Redis Cluster; the URLs are seed nodes.
     Cluster,
+    /// A master watched by Redis Sentinel; the URLs are the sentinels.
+    Sentinel,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -11,7 +11,7 @@ use feedgate::domain::Role;
 use serde_json::json;
 
 use super::{ARTICLES, article_uri, eventually, publish, readiness, subscribed, title};
-use crate::support::{Backend, RedisCluster, RedisServer, TestApp, TestUser};
+use crate::support::{Backend, RedisCluster, RedisSentinel, RedisServer, TestApp, TestUser};
 
 /// Points an instance at `url` with no local tier worth the name, so every
 /// read goes through Redis; one author writes far more than a person would.
@@ -276,13 +276,12 @@ async fn redis_holds_one_entry_per_cached_response_however_many_writes() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_a_redis_cluster_instances_share_entries_and_hear_each_others_writes() {
-    let cluster = RedisCluster::start().await;
-    let urls = cluster.urls();
+/// Two instances on `url` in `mode`, once both are subscribed.
+async fn two_instances_in(mode: RedisMode, url: &str) -> (TestApp, TestApp) {
     let writer = TestApp::with_settings(Backend::MySql, |s| {
-        s.redis.url = Secret::new(&urls);
-        s.redis.mode = RedisMode::Cluster;
+        s.redis.url = Secret::new(url);
+        s.redis.mode = mode;
+        s.redis.sentinel_master = RedisSentinel::MASTER_NAME.into();
         s.cache.redis_timeout_ms = 1000;
         s.rate_limit.enabled = false;
     })
@@ -290,23 +289,61 @@ async fn on_a_redis_cluster_instances_share_entries_and_hear_each_others_writes(
     subscribed(&writer).await;
     let reader = writer.sibling(|_| {}).await;
     subscribed(&reader).await;
-    let ada = writer.user("ada", Role::Author).await;
-    let mut articles = Vec::new();
-    for n in 0..12 {
-        articles.push(publish(&writer, &ada, &format!("Article {n}"), &["rust"]).await);
-    }
-    for &id in &articles {
+    (writer, reader)
+}
+
+/// The second instance finds in Redis what the first loaded.
+async fn shared_entries_are_read_without_loading(
+    writer: &TestApp,
+    reader: &TestApp,
+    articles: &[i64],
+) {
+    for &id in articles {
         title(&writer.get(&article_uri(id), None).await);
     }
     let loads = reader.state.cache.loads();
-    for &id in &articles {
+    for &id in articles {
         title(&reader.get(&article_uri(id), None).await);
     }
     assert_eq!(
         reader.state.cache.loads(),
         loads,
-        "the second instance read every article from the cluster"
+        "the second instance read every article from Redis"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_sentinel_instances_share_entries_and_hear_each_others_writes() {
+    let sentinel = RedisSentinel::start().await;
+    let (writer, reader) = two_instances_in(RedisMode::Sentinel, &sentinel.url()).await;
+    let ada = writer.user("ada", Role::Author).await;
+    let mut articles = Vec::new();
+    for n in 0..4 {
+        articles.push(publish(&writer, &ada, &format!("Article {n}"), &[]).await);
+    }
+    shared_entries_are_read_without_loading(&writer, &reader, &articles).await;
+    let mut conn = connection(sentinel.master()).await;
+    let entries: Vec<String> = redis::cmd("KEYS")
+        .arg("feedgate:e:*")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(!entries.is_empty(), "the entries are on the master");
+
+    every_read_after_a_write_shows_it(&writer, &reader, &ada, &articles, 2, async || {}).await;
+    assert_eq!(readiness(&writer).await["status"], "ready");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_redis_cluster_instances_share_entries_and_hear_each_others_writes() {
+    let cluster = RedisCluster::start().await;
+    let (writer, reader) = two_instances_in(RedisMode::Cluster, &cluster.urls()).await;
+    let ada = writer.user("ada", Role::Author).await;
+    let mut articles = Vec::new();
+    for n in 0..12 {
+        articles.push(publish(&writer, &ada, &format!("Article {n}"), &["rust"]).await);
+    }
+    shared_entries_are_read_without_loading(&writer, &reader, &articles).await;
 
     let mut holding = 0;
     for node in cluster.nodes() {

@@ -17,7 +17,7 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
 
-pub use self::redis::{RedisCluster, RedisServer, SharedRedis};
+pub use self::redis::{RedisCluster, RedisSentinel, RedisServer, SharedRedis};
 pub use db::{Backend, TestDb};
 pub use logs::CapturedLogs;
 pub use proxy::TcpProxy;

@@ -251,6 +251,92 @@ impl RedisCluster {
     }
 }
 
+/// A master of the test's own watched by one Redis Sentinel; both stop
+/// when it is dropped.
+pub struct RedisSentinel {
+    master: RedisServer,
+    port: u16,
+    dir: PathBuf,
+    child: Child,
+}
+
+impl RedisSentinel {
+    pub const MASTER_NAME: &'static str = "feedgate-test";
+
+    pub async fn start() -> Self {
+        let master = RedisServer::start().await;
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("{}-sentinel-{port}", random_prefix()));
+        std::fs::create_dir_all(&dir).expect("a folder for the sentinel");
+        let config = dir.join("sentinel.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "port {port}\nbind 127.0.0.1\n\
+                 sentinel monitor {name} 127.0.0.1 {master} 1\n\
+                 sentinel down-after-milliseconds {name} 2000\n",
+                name = Self::MASTER_NAME,
+                master = master.port(),
+            ),
+        )
+        .expect("the sentinel's configuration is written");
+        let child = Command::new("redis-server")
+            .arg(&config)
+            .arg("--sentinel")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server can run as a sentinel");
+        let sentinel = Self {
+            master,
+            port,
+            dir,
+            child,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !sentinel.knows_the_master().await {
+            assert!(
+                Instant::now() < deadline,
+                "the sentinel never named the master"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        sentinel
+    }
+
+    /// The sentinel's URL, for `REDIS_URL` in sentinel mode.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn master(&self) -> &RedisServer {
+        &self.master
+    }
+
+    async fn knows_the_master(&self) -> bool {
+        let Ok(client) = redis::Client::open(self.url()) else {
+            return false;
+        };
+        let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+            return false;
+        };
+        let address: Result<Vec<String>, _> = redis::cmd("SENTINEL")
+            .arg("get-master-addr-by-name")
+            .arg(Self::MASTER_NAME)
+            .query_async(&mut conn)
+            .await;
+        address.is_ok_and(|a| a.len() == 2)
+    }
+}
+
+impl Drop for RedisSentinel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 impl Drop for RedisServer {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
