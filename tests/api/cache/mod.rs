@@ -1260,6 +1260,39 @@ async fn surrogate_keys_name_the_article_on_reads_and_the_list_and_its_articles_
         assert!(set.contains(&format!("article-{rusty}")), "{set:?}");
         assert!(!set.contains(&format!("article-{other}")), "{set:?}");
     }
+
+    // Every other public read names what a purge reaches it by.
+    let comment = app
+        .post(
+            &format!("{}/comments", article_uri(rusty)),
+            json!({"body": "Nice."}),
+            Some(&ada.token),
+        )
+        .await;
+    assert_eq!(comment.status, StatusCode::CREATED, "{}", comment.text());
+    let comment_id = comment.json()["id"].as_i64().unwrap();
+    let expected = [
+        (
+            format!("/api/v1/comments/{comment_id}"),
+            vec![format!("comment-{comment_id}"), format!("article-{rusty}")],
+        ),
+        (
+            format!("{}/comments", article_uri(rusty)),
+            vec![format!("comments-{rusty}")],
+        ),
+        (
+            format!("/api/v1/users/{}", ada.id),
+            vec![format!("user-{}", ada.id)],
+        ),
+        ("/api/v1/tags".to_owned(), vec!["tags".to_owned()]),
+    ];
+    for (uri, wanted) in expected {
+        let (surrogate, cache_tag) = keys(&app.get(&uri, None).await);
+        for key in wanted {
+            assert!(surrogate.contains(&key), "{uri}: {surrogate:?}");
+            assert!(cache_tag.contains(&key), "{uri}: {cache_tag:?}");
+        }
+    }
 }
 
 async fn cache_control_is_the_configured_policy_on_public_reads_and_no_store_otherwise(
