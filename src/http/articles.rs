@@ -63,9 +63,10 @@ pub struct ArticleListParams {
     /// `published` (default) or `draft`. Drafts list only what the caller
     /// may see: their own, or all for editors and admins.
     status: Option<ArticleStatus>,
-    /// Words to find in titles: every word of at least 3 letters or digits
-    /// must appear (case and accents ignored), the last also as the start
-    /// of a longer word.
+    /// Words the title must have, every one, in any order: runs of letters,
+    /// digits and underscores, compared without case or accents; whole
+    /// words only. Newest first; with another `sort`, the 1,000 newest
+    /// matches in that order. Without any word: 400.
     #[param(max_length = 100)]
     q: Option<String>,
     /// The order; `-` means descending (default `-created_at`).

@@ -24,8 +24,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct TagPageParams {
     /// 1-based page number (default 1). Not with `after`.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295_u32)]
     page: Option<u32>,
-    /// Items per page (default 20, at most 100).
+    /// Items per page, 1 to 100 (default 20); 0 is served as 1 and larger
+    /// values as 100.
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 4294967295_u32)]
     per_page: Option<u32>,
     /// The name of a tag: the page holds the ones after it in this order.
     /// `links.next` uses it. Not with `page`.
