@@ -65,6 +65,10 @@ pub enum ApiError {
     /// 404: no such resource (or not one the caller may see).
     #[error("not found: {0}")]
     NotFound(String),
+    /// 404 naming `after`: a list's cursor names nothing the list could
+    /// hold (gone, or never visible to the caller), so no page follows it.
+    #[error("unknown cursor")]
+    UnknownCursor,
     /// 405: the resource exists but not with this method.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -140,7 +144,7 @@ impl ApiError {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::NotFound(_) | ApiError::UnknownCursor => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
@@ -161,6 +165,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
+            ApiError::UnknownCursor => "unknown_cursor",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",
             ApiError::PreconditionFailed => "precondition_failed",
@@ -201,6 +206,14 @@ impl ApiError {
                 vec![],
             ),
             ApiError::PayloadTooLarge => ("the request body is too large".into(), vec![]),
+            ApiError::UnknownCursor => (
+                "no page follows that cursor".into(),
+                vec![FieldError::new(
+                    "after",
+                    "cursor",
+                    "names nothing this list could hold; start from the first page",
+                )],
+            ),
             ApiError::UriTooLong => ("the request URI is too long".into(), vec![]),
             ApiError::HeadersTooLarge => ("the request headers are too large".into(), vec![]),
             ApiError::Internal(_) => ("something went wrong on our side".into(), vec![]),
@@ -287,14 +300,7 @@ impl From<StoreError> for ApiError {
             StoreError::Stale => {
                 ApiError::Conflict("the resource was changed concurrently; retry".into())
             }
-            StoreError::UnknownCursor => ApiError::BadRequest {
-                detail: "invalid query parameter".into(),
-                errors: vec![FieldError::new(
-                    "after",
-                    "cursor",
-                    "names nothing this list could hold; start from the first page",
-                )],
-            },
+            StoreError::UnknownCursor => ApiError::UnknownCursor,
             StoreError::Contended => ApiError::Busy(
                 "too many concurrent writes to the same data; nothing was written, retry shortly"
                     .into(),

@@ -5,9 +5,10 @@ use super::search::SearchTerms;
 
 pub const DEFAULT_PER_PAGE: u32 = 20;
 pub const MAX_PER_PAGE: u32 = 100;
-/// Deepest offset a page number may reach; deeper pages go by cursor
-/// (`after`), which costs the same at any depth.
-pub const MAX_OFFSET: u64 = 10_000;
+/// Highest page number: at most 100 pages of 100 (9,900 items) are skipped
+/// by offset. Deeper pages go by cursor (`after`), which costs the same at
+/// any depth.
+pub const MAX_PAGE: u32 = 100;
 
 /// Where a page starts.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -19,8 +20,8 @@ pub enum PageStart<C> {
     After(C),
 }
 
-/// A page of a list; `per_page` is already capped, the offset of a
-/// numbered page is within [`MAX_OFFSET`].
+/// A page of a list; `per_page` is already capped, a page number is at
+/// most [`MAX_PAGE`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PageRequest<C = i64> {
     pub start: PageStart<C>,
@@ -32,7 +33,7 @@ pub struct PageRequest<C = i64> {
 pub enum PageError {
     /// Page 0.
     Zero,
-    /// A page number past [`MAX_OFFSET`].
+    /// A page number past [`MAX_PAGE`].
     TooDeep,
 }
 
@@ -43,7 +44,7 @@ impl<C> PageRequest<C> {
         if page == 0 {
             return Err(PageError::Zero);
         }
-        if u64::from(page - 1) * u64::from(per_page) > MAX_OFFSET {
+        if page > MAX_PAGE {
             return Err(PageError::TooDeep);
         }
         Ok(Self {
@@ -242,8 +243,8 @@ mod tests {
         assert_eq!(page.per_page, MAX_PER_PAGE);
         assert_eq!(page.offset(), 200);
         assert_eq!(PageRequest::<i64>::number(1, 0).unwrap().per_page, 1);
-        assert!(PageRequest::<i64>::number(501, 20).is_ok(), "offset 10,000");
-        assert_eq!(PageRequest::<i64>::number(502, 20), Err(PageError::TooDeep));
+        assert!(PageRequest::<i64>::number(100, 100).is_ok(), "offset 9,900");
+        assert_eq!(PageRequest::<i64>::number(101, 1), Err(PageError::TooDeep));
         assert_eq!(
             PageRequest::<i64>::number(u32::MAX, 100),
             Err(PageError::TooDeep)

@@ -12,7 +12,7 @@ mod user;
 pub use article::{Article, ArticleContent, ArticleStatus, Author, slugify, summarize};
 pub use comment::Comment;
 pub use listing::{
-    ArticleFilter, ArticleSort, DraftScope, MAX_OFFSET, PageError, PageRequest, PageStart, Paged,
+    ArticleFilter, ArticleSort, DraftScope, MAX_PAGE, PageError, PageRequest, PageStart, Paged,
     SortKey,
 };
 pub use search::{SearchTerms, words};

@@ -30,25 +30,39 @@ pub fn words(text: &str) -> Vec<String> {
     words
 }
 
-/// What `q` asks for: titles that have every one of these words.
+/// What `q` asks for: titles that have every one of these words. Text with
+/// no word at all (only punctuation) matches no title.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct SearchTerms(Vec<String>);
+pub struct SearchTerms {
+    words: Vec<String>,
+    /// The canonical spelling: the words, or the text itself if it has none.
+    query: String,
+}
 
 impl SearchTerms {
-    /// `None` if `text` has no word at all.
+    /// `None` for empty text (no search).
     pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        if text.is_empty() {
+            return None;
+        }
         let mut words = words(text);
         words.truncate(MAX_WORDS);
-        (!words.is_empty()).then_some(Self(words))
+        let query = if words.is_empty() {
+            text.to_owned()
+        } else {
+            words.join(" ")
+        };
+        Some(Self { words, query })
     }
 
     pub fn words(&self) -> &[String] {
-        &self.0
+        &self.words
     }
 
     /// The canonical spelling, for links and cache keys.
-    pub fn to_query(&self) -> String {
-        self.0.join(" ")
+    pub fn to_query(&self) -> &str {
+        &self.query
     }
 }
 
@@ -74,9 +88,15 @@ mod tests {
     }
 
     #[test]
-    fn a_search_needs_a_word_and_keeps_at_most_eight() {
-        assert_eq!(SearchTerms::parse("% ' -- !"), None);
-        assert_eq!(SearchTerms::parse(""), None);
+    fn text_without_words_searches_for_nothing_and_at_most_eight_words_count() {
+        let punctuation = SearchTerms::parse(" % ' ").unwrap();
+        assert!(punctuation.words().is_empty());
+        assert_eq!(
+            punctuation.to_query(),
+            "% '",
+            "still told apart in keys and links"
+        );
+        assert_eq!(SearchTerms::parse("  "), None);
         let many = SearchTerms::parse("a b c d e f g h i j").unwrap();
         assert_eq!(many.words().len(), MAX_WORDS);
         assert_eq!(SearchTerms::parse("Go, go!").unwrap().to_query(), "go");

@@ -13,12 +13,13 @@ use super::conditional::{Caching, ReadRequest, check_if_match, has_if_match, ser
 use super::extract::{AppPath, AppQuery, AuthUser, MaybeUser, Valid};
 use super::problems::{
     BadQuery, Conflict, Forbidden, Invalid, NotFound, PreconditionFailed, Unauthorized,
+    UnknownCursor,
 };
 use super::rules;
 use crate::app::AppState;
 use crate::cache::Entry;
 use crate::domain::{
-    Article, ArticleContent, ArticleFilter, ArticleSort, ArticleStatus, DraftScope, MAX_OFFSET,
+    Article, ArticleContent, ArticleFilter, ArticleSort, ArticleStatus, DraftScope, MAX_PAGE,
     PageError, PageRequest, SearchTerms, normalize_tag, normalize_tags, slugify, summarize,
 };
 use crate::error::{ApiError, FieldError};
@@ -43,8 +44,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct ArticleListParams {
     /// 1-based page number (default 1), for shallow pages: a page may start
-    /// at most 10,000 items in. Not with `after`.
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295_u32)]
+    /// at most 100 (deeper pages go by `after`).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     page: Option<u32>,
     /// Items per page, 1 to 100 (default 20); 0 is served as 1 and larger
     /// values as 100.
@@ -52,7 +53,9 @@ pub struct ArticleListParams {
     per_page: Option<u32>,
     /// The id of an article: the page holds the ones that follow it in this
     /// list's order, at any depth, as fast as the first page. `links.next`
-    /// of every page uses it. Not with `page`.
+    /// of every page uses it. Wins over `page`. An id no page of this list
+    /// follows (gone, or a draft the caller may not see) is a 404 naming
+    /// `after`.
     after: Option<i64>,
     /// Only articles by this username.
     #[param(max_length = 100)]
@@ -66,7 +69,7 @@ pub struct ArticleListParams {
     /// Words the title must have, every one, in any order: runs of letters,
     /// digits and underscores, compared without case or accents; whole
     /// words only. Newest first; with another `sort`, the 1,000 newest
-    /// matches in that order. Without any word: 400.
+    /// matches in that order. Text without any word matches nothing.
     #[param(max_length = 100)]
     q: Option<String>,
     /// The order; `-` means descending (default `-created_at`).
@@ -78,15 +81,17 @@ pub struct ArticleListParams {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
-    /// 1-based page number (default 1), for shallow pages. Not with `after`.
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295_u32)]
+    /// 1-based page number (default 1), for shallow pages: at most 100
+    /// (deeper pages go by `after`).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     page: Option<u32>,
     /// Items per page, 1 to 100 (default 20); 0 is served as 1 and larger
     /// values as 100.
     #[param(value_type = Option<i64>, minimum = 0, maximum = 4294967295_u32)]
     per_page: Option<u32>,
-    /// The id of a comment: the page holds the ones after it, at any depth.
-    /// `links.next` uses it. Not with `page`.
+    /// The id of a comment of this article: the page holds the ones after
+    /// it, at any depth. `links.next` uses it. Wins over `page`; an unknown
+    /// one is a 404 naming `after`.
     after: Option<i64>,
 }
 
@@ -96,32 +101,28 @@ impl PageParams {
     }
 }
 
-/// A page by number or by cursor, not both.
+/// A page by cursor, else by number (a cursor wins if both are given: it
+/// is what `links.next` carries).
 pub fn parse_page<C>(
     page: Option<u32>,
     per_page: Option<u32>,
     after: Option<C>,
 ) -> Result<PageRequest<C>, ApiError> {
     let per_page = per_page.unwrap_or(PageRequest::<C>::default().per_page);
-    match (page, after) {
-        (Some(_), Some(_)) => Err(query_error(
-            "after",
-            "exclusive",
-            "give either page or after, not both",
-        )),
-        (None, Some(after)) => Ok(PageRequest::after(after, per_page)),
-        (page, None) => PageRequest::number(page.unwrap_or(1), per_page).map_err(|err| match err {
-            PageError::Zero => query_error("page", "range", "must be 1 or more"),
-            PageError::TooDeep => query_error(
-                "page",
-                "too_deep",
-                &format!(
-                    "numbered pages reach {MAX_OFFSET} items in; go deeper with \
-                         after=<id of the last item seen>, as links.next does"
-                ),
-            ),
-        }),
+    if let Some(after) = after {
+        return Ok(PageRequest::after(after, per_page));
     }
+    PageRequest::number(page.unwrap_or(1), per_page).map_err(|err| match err {
+        PageError::Zero => query_error("page", "range", "must be 1 or more"),
+        PageError::TooDeep => query_error(
+            "page",
+            "too_deep",
+            &format!(
+                "numbered pages stop at {MAX_PAGE}; go deeper with \
+                 after=<id of the last item seen>, as links.next does"
+            ),
+        ),
+    })
 }
 
 fn query_error(field: &str, code: &str, message: &str) -> ApiError {
@@ -181,13 +182,7 @@ impl ArticleListParams {
             status: self.status.unwrap_or(ArticleStatus::Published),
             q: match self.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
                 None => None,
-                Some(text) => Some(SearchTerms::parse(text).ok_or_else(|| {
-                    query_error(
-                        "q",
-                        "words",
-                        "must contain a word of at least 3 letters or digits",
-                    )
-                })?),
+                Some(text) => SearchTerms::parse(text),
             },
             sort,
             drafts,
@@ -293,6 +288,7 @@ impl ArticlePatch {
         (status = 200, description = "One page of articles, without bodies", body = ListView<ArticleView>),
         (status = 304, description = "Unchanged since the ETag in If-None-Match"),
         BadQuery,
+        UnknownCursor,
     ),
     security((), ("bearer" = [])),
 )]

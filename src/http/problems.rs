@@ -27,6 +27,12 @@ pub struct Forbidden(pub Problem);
 #[response(status = 404, content_type = "application/problem+json")]
 pub struct NotFound(pub Problem);
 
+/// No page follows `after`: it names nothing this list could hold (gone, or
+/// never visible to the caller); `errors` names `after`.
+#[derive(IntoResponses)]
+#[response(status = 404, content_type = "application/problem+json")]
+pub struct UnknownCursor(pub Problem);
+
 /// A name (slug, username) is taken, or a concurrent write won.
 #[derive(IntoResponses)]
 #[response(status = 409, content_type = "application/problem+json")]

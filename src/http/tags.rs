@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 use super::articles::parse_page;
 use super::conditional::{Caching, ReadRequest, serve};
 use super::extract::AppQuery;
-use super::problems::BadQuery;
+use super::problems::{BadQuery, UnknownCursor};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::views::{ListView, TagView};
@@ -23,15 +23,17 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct TagPageParams {
-    /// 1-based page number (default 1). Not with `after`.
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295_u32)]
+    /// 1-based page number (default 1): at most 100 (deeper pages go by
+    /// `after`).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     page: Option<u32>,
     /// Items per page, 1 to 100 (default 20); 0 is served as 1 and larger
     /// values as 100.
     #[param(value_type = Option<i64>, minimum = 0, maximum = 4294967295_u32)]
     per_page: Option<u32>,
     /// The name of a tag: the page holds the ones after it in this order.
-    /// `links.next` uses it. Not with `page`.
+    /// `links.next` uses it. Wins over `page`; empty is none; an unknown
+    /// one is a 404 naming `after`.
     after: Option<String>,
 }
 
@@ -43,6 +45,7 @@ pub struct TagPageParams {
         (status = 200, description = "One page of tags", body = ListView<TagView>),
         (status = 304, description = "Unchanged since the ETag in If-None-Match"),
         BadQuery,
+        UnknownCursor,
     ),
 )]
 pub async fn list_tags(
@@ -50,7 +53,8 @@ pub async fn list_tags(
     AppQuery(params): AppQuery<TagPageParams>,
     request: ReadRequest,
 ) -> Result<Response, ApiError> {
-    let page = parse_page(params.page, params.per_page, params.after)?;
+    let after = params.after.filter(|name| !name.is_empty());
+    let page = parse_page(params.page, params.per_page, after)?;
     let cached = app.reader.tags(page).await?;
     let entry = cached
         .entry

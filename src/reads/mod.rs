@@ -145,7 +145,7 @@ fn list_params(filter: &ArticleFilter) -> Vec<(&'static str, String)> {
         params.push(("status", "draft".to_owned()));
     }
     if let Some(q) = &filter.q {
-        params.push(("q", q.to_query()));
+        params.push(("q", q.to_query().to_owned()));
     }
     if filter.sort != Default::default() {
         params.push(("sort", filter.sort.as_param().to_owned()));

@@ -177,7 +177,7 @@ async fn a_comment_cursor_must_be_a_comment_of_the_article(app: &TestApp) {
 
     for after in [theirs["id"].to_string(), "999999".into()] {
         let response = app.get(&format!("{uri}?after={after}"), None).await;
-        let problem = response.problem(StatusCode::BAD_REQUEST);
+        let problem = response.problem(StatusCode::NOT_FOUND);
         assert_eq!(problem["errors"][0]["field"], "after", "{problem}");
     }
 }

@@ -105,9 +105,15 @@ async fn tags_are_paginated_with_metadata_and_links(app: &TestApp) {
     assert_eq!(third["items"], json!([{"name": "c", "articles": 1}]));
     assert_eq!(third["pagination"]["page"], Value::Null);
     assert_eq!(third["links"]["next"], Value::Null);
+    let empty = get_ok(app, "/api/v1/tags?after=&per_page=1").await;
+    assert_eq!(
+        empty["items"],
+        json!([{"name": "a", "articles": 3}]),
+        "empty is none"
+    );
     let unknown = app.get("/api/v1/tags?after=nope", None).await;
     assert_eq!(
-        unknown.problem(StatusCode::BAD_REQUEST)["errors"][0]["field"],
+        unknown.problem(StatusCode::NOT_FOUND)["errors"][0]["field"],
         "after"
     );
     let first = get_ok(app, "/api/v1/tags").await;
