@@ -75,7 +75,14 @@ async fn run(
 
     let hash = a.auth.passwords.hash("bench password").await?;
     let user = a.store.create_user("bench", &hash, Role::Author).await?;
-    let token = a.auth.issue_access_token(&user);
+    let version = a
+        .store
+        .find_principal(user.id)
+        .await?
+        .map(|p| p.token_version);
+    let token = a
+        .auth
+        .issue_access_token(&user, version.unwrap_or_default());
     let (status, created) = call(
         &router_a,
         Method::POST,

@@ -2,17 +2,21 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::app::App;
+use crate::app::{App, AppState};
 use crate::config::Settings;
 use crate::domain::Role;
 use crate::store::Store;
 
 /// Password of the authors `feedgate seed` creates.
 pub const SEED_PASSWORD: &str = "feedgate-seed";
+
+/// How long `feedgate user create` waits for Redis before writing anyway.
+const CHANNEL_WAIT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Parser)]
 #[command(name = "feedgate", version, about = "A cached article API")]
@@ -108,8 +112,9 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         } => {
             let state = App::start(settings).await.context("starting")?;
             let hash = state.auth.passwords.hash(&password).await?;
+            let announced = await_invalidation_channel(&state).await;
             let user = state
-                .store
+                .writer
                 .upsert_user(&username, &hash, role)
                 .await
                 .context("saving the user")?;
@@ -119,9 +124,31 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 user.id,
                 user.role.as_str()
             );
+            if !(announced && state.cache.is_subscribed()) {
+                eprintln!(
+                    "feedgate: warning: Redis was unreachable, so running instances were not told: \
+                     they may accept the user's old access tokens for up to cache.ttl_secs \
+                     (refresh tokens are ended regardless)"
+                );
+            }
             Ok(())
         }
     }
+}
+
+/// Waits (briefly) until this process hears the cache's invalidation
+/// channel: a write made before would not reach running instances, whose
+/// cached copy of the user would then outlive a password reset. True at
+/// once without Redis (no other instance shares a cache with this one).
+async fn await_invalidation_channel(state: &AppState) -> bool {
+    let deadline = Instant::now() + CHANNEL_WAIT;
+    while !state.cache.is_subscribed() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    true
 }
 
 async fn connect(settings: &Settings) -> anyhow::Result<Store> {
@@ -160,7 +187,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 /// `stopped` resolves.
 async fn start_ops(
     address: std::net::SocketAddr,
-    state: &crate::app::AppState,
+    state: &AppState,
     stopped: tokio::sync::oneshot::Receiver<()>,
 ) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
     let listener = tokio::net::TcpListener::bind(address)

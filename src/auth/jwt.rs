@@ -10,14 +10,22 @@ const ISSUER: &str = "feedgate";
 /// Seconds of clock skew tolerated between instances.
 const LEEWAY_SECS: u64 = 5;
 
-/// What an access token asserts. The role is a snapshot taken at login; it is
-/// at most one token lifetime old.
+/// What an access token asserts. Who the user is and what they may do are
+/// read from their record on each request (see `http::extract`); the token
+/// only names the user and the token version it was issued at.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
     /// The user id, as a string per RFC 7519.
     pub sub: String,
+    /// The username and role at issue, for clients to show; authorization
+    /// never reads them.
     pub name: String,
     pub role: Role,
+    /// The user's token version at issue; a password reset raises the
+    /// user's, ending the token. Tokens from before versions existed have
+    /// none, which reads as the first version, 0.
+    #[serde(default)]
+    pub ver: i64,
     pub iss: String,
     pub iat: u64,
     pub exp: u64,
@@ -58,12 +66,13 @@ impl Keys {
         Self::new(&secret)
     }
 
-    pub(super) fn issue(&self, user: &User, ttl_secs: u64) -> String {
+    pub(super) fn issue(&self, user: &User, token_version: i64, ttl_secs: u64) -> String {
         let now = jsonwebtoken::get_current_timestamp();
         let claims = Claims {
             sub: user.id.to_string(),
             name: user.username.clone(),
             role: user.role,
+            ver: token_version,
             iss: ISSUER.to_owned(),
             iat: now,
             exp: now + ttl_secs,
@@ -103,9 +112,10 @@ mod tests {
     #[test]
     fn a_token_round_trips() {
         let keys = Keys::new(b"0123456789abcdef0123456789abcdef");
-        let claims = keys.verify(&keys.issue(&user(), 60)).unwrap();
+        let claims = keys.verify(&keys.issue(&user(), 3, 60)).unwrap();
         assert_eq!(claims.user_id(), Some(7));
         assert_eq!(claims.role, Role::Author);
+        assert_eq!(claims.ver, 3);
     }
 
     #[test]
@@ -113,7 +123,7 @@ mod tests {
         let mine = Keys::new(b"0123456789abcdef0123456789abcdef");
         let theirs = Keys::new(b"fedcba9876543210fedcba9876543210");
         assert!(matches!(
-            mine.verify(&theirs.issue(&user(), 60)),
+            mine.verify(&theirs.issue(&user(), 0, 60)),
             Err(TokenError::Invalid)
         ));
     }
@@ -121,7 +131,7 @@ mod tests {
     #[test]
     fn an_unsigned_alg_none_token_is_invalid() {
         let keys = Keys::new(b"0123456789abcdef0123456789abcdef");
-        let signed = keys.issue(&user(), 60);
+        let signed = keys.issue(&user(), 0, 60);
         let payload = signed.split('.').nth(1).unwrap();
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
         let forged = format!("{header}.{payload}.");
@@ -136,6 +146,7 @@ mod tests {
             sub: "7".into(),
             name: "ada".into(),
             role: Role::Admin,
+            ver: 0,
             iss: ISSUER.into(),
             iat: now - 600,
             exp: now - 300,
@@ -143,5 +154,17 @@ mod tests {
         };
         let token = encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).unwrap();
         assert!(matches!(keys.verify(&token), Err(TokenError::Expired)));
+    }
+
+    #[test]
+    fn a_token_without_a_version_reads_as_the_first_version() {
+        let keys = Keys::new(b"0123456789abcdef0123456789abcdef");
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims = serde_json::json!({
+            "sub": "7", "name": "ada", "role": "author", "iss": ISSUER,
+            "iat": now, "exp": now + 60, "jti": "x",
+        });
+        let token = encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).unwrap();
+        assert_eq!(keys.verify(&token).unwrap().ver, 0);
     }
 }

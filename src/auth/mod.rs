@@ -62,8 +62,9 @@ impl Auth {
         self.refresh_ttl_secs
     }
 
-    pub fn issue_access_token(&self, user: &User) -> String {
-        self.jwt.issue(user, self.access_ttl_secs)
+    /// An access token for `user` at their current `token_version`.
+    pub fn issue_access_token(&self, user: &User, token_version: i64) -> String {
+        self.jwt.issue(user, token_version, self.access_ttl_secs)
     }
 
     pub fn verify_access_token(&self, token: &str) -> Result<Claims, TokenError> {

@@ -199,6 +199,16 @@ impl Key {
             route: RouteFamily::User,
         }
     }
+
+    /// A user's record as authorization reads it (never served over HTTP):
+    /// made stale by the writes that make their profile stale.
+    pub fn principal(id: i64) -> Self {
+        Self {
+            name: format!("p:{id}"),
+            families: vec![Family::User(id)],
+            route: RouteFamily::User,
+        }
+    }
 }
 
 #[cfg(test)]

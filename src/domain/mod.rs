@@ -17,4 +17,4 @@ pub use listing::{
 };
 pub use search::{SearchTerms, words};
 pub use tag::{MAX_TAGS, TagCount, normalize_tag, normalize_tags};
-pub use user::{Role, User};
+pub use user::{Principal, Role, User};

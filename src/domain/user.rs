@@ -57,6 +57,19 @@ pub struct User {
     pub created_at: Timestamp,
 }
 
+/// A user as authorization sees them now. Requests are authorized from this,
+/// read afresh (through the cache) on each one, never from what a token
+/// claimed when it was issued: a role change applies to tokens already out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Principal {
+    pub id: i64,
+    pub username: String,
+    pub role: Role,
+    /// The version the user's tokens must carry. A password reset raises
+    /// it, so every token issued before stops working.
+    pub token_version: i64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -213,6 +213,13 @@ impl FromRequestParts<AppState> for AuthUser {
 /// The caller if a bearer token was sent. A token that is sent but invalid
 /// is still refused: a client should learn its token is bad, not silently
 /// see less.
+///
+/// The token only names the user and the token version it was issued at;
+/// who they are and what they may do come from their record as it is now
+/// (cached, and made stale everywhere by role changes and password resets).
+/// So a demotion applies to tokens already issued on their next request,
+/// and a reset ends them. A request without `Authorization` does none of
+/// this.
 #[derive(Debug, Clone)]
 pub struct MaybeUser(pub Option<AuthUser>);
 
@@ -252,10 +259,18 @@ impl FromRequestParts<AppState> for MaybeUser {
         let id = claims
             .user_id()
             .ok_or_else(|| ApiError::Unauthorized("the access token is invalid".into()))?;
+        let user = state.reader.principal(id).await?.ok_or_else(|| {
+            ApiError::Unauthorized("this account no longer exists; sign in again".into())
+        })?;
+        if user.token_version != claims.ver {
+            return Err(ApiError::Unauthorized(
+                "this session has ended because the password was reset; sign in again".into(),
+            ));
+        }
         Ok(MaybeUser(Some(AuthUser {
             id,
-            username: claims.name,
-            role: claims.role,
+            username: user.username,
+            role: user.role,
         })))
     }
 }

@@ -12,12 +12,17 @@ use crate::error::Problem;
 #[response(status = 400, content_type = "application/problem+json")]
 pub struct BadQuery(pub Problem);
 
-/// No valid bearer token (missing, malformed, forged or expired).
+/// No valid bearer token: missing, malformed, forged or expired, for a user
+/// that no longer exists, or issued before the user's password was reset
+/// (sign in again); on `POST /tokens`, bad credentials or a bad, spent or
+/// pre-reset refresh token.
 #[derive(IntoResponses)]
 #[response(status = 401, content_type = "application/problem+json")]
 pub struct Unauthorized(pub Problem);
 
-/// Signed in, but not allowed to do this.
+/// Signed in, but the user's current role does not allow this. Roles are
+/// read on every request, so a role change applies at once to tokens
+/// already issued.
 #[derive(IntoResponses)]
 #[response(status = 403, content_type = "application/problem+json")]
 pub struct Forbidden(pub Problem);

@@ -81,7 +81,7 @@ pub async fn create_token(
     State(app): State<AppState>,
     Valid(request): Valid<TokenRequest>,
 ) -> Result<Response, ApiError> {
-    let user = match request {
+    let (user, token_version) = match request {
         TokenRequest::Password { username, password } => {
             limit_username(&app, &username).await?;
             // A place to check the password first: past the pool's bounds
@@ -91,7 +91,7 @@ pub async fn create_token(
             let hash = credentials.as_ref().map(|c| c.password_hash.as_str());
             let valid = slot.verify(&password, hash).await?;
             match credentials {
-                Some(credentials) if valid => credentials.user,
+                Some(credentials) if valid => (credentials.user, credentials.token_version),
                 _ => {
                     return Err(ApiError::Unauthorized(
                         "invalid username or password".into(),
@@ -102,10 +102,14 @@ pub async fn create_token(
         TokenRequest::RefreshToken { refresh_token } => {
             let hash = RefreshToken::hash_of(&refresh_token);
             match app.store.consume_refresh_token(&hash).await? {
-                RefreshOutcome::Accepted { user_id } => {
-                    app.store.find_user(user_id).await?.ok_or_else(|| {
+                RefreshOutcome::Accepted {
+                    user_id,
+                    token_version,
+                } => {
+                    let user = app.store.find_user(user_id).await?.ok_or_else(|| {
                         ApiError::Unauthorized("the account no longer exists".into())
-                    })?
+                    })?;
+                    (user, token_version)
                 }
                 RefreshOutcome::Reused => {
                     return Err(ApiError::Unauthorized(
@@ -114,13 +118,14 @@ pub async fn create_token(
                 }
                 RefreshOutcome::Rejected => {
                     return Err(ApiError::Unauthorized(
-                        "the refresh token is invalid or expired".into(),
+                        "the refresh token is invalid, expired, or from before a password reset"
+                            .into(),
                     ));
                 }
             }
         }
     };
-    let tokens = issue(&app, &user).await?;
+    let tokens = issue(&app, &user, token_version).await?;
     let mut response = Json(tokens).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(NO_STORE));
@@ -128,13 +133,21 @@ pub async fn create_token(
     Ok(response)
 }
 
-async fn issue(app: &App, user: &User) -> Result<TokenView, ApiError> {
+/// A token pair at `token_version`, as read with the credentials or the
+/// refresh token: if a password reset has moved the user on since, both
+/// tokens are refused at their first use.
+async fn issue(app: &App, user: &User, token_version: i64) -> Result<TokenView, ApiError> {
     let refresh = RefreshToken::generate();
     app.store
-        .insert_refresh_token(user.id, &refresh.hash, app.auth.refresh_ttl_secs())
+        .insert_refresh_token(
+            user.id,
+            &refresh.hash,
+            app.auth.refresh_ttl_secs(),
+            token_version,
+        )
         .await?;
     Ok(TokenView {
-        access_token: app.auth.issue_access_token(user),
+        access_token: app.auth.issue_access_token(user, token_version),
         token_type: "Bearer",
         expires_in: app.auth.access_ttl_secs(),
         refresh_token: refresh.token,

@@ -23,7 +23,7 @@ const SHARED: [(&str, &str, &str); 9] = [
     (
         "401",
         "Unauthorized",
-        "A bearer token was sent but is malformed, forged or expired (or is required and missing).",
+        "A bearer token was sent but is malformed, forged or expired, names a user that no longer exists, or was issued before the user's password was reset (sign in again); or one is required and missing.",
     ),
     (
         "413",

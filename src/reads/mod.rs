@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::cache::{Cache, Cached, Entry, Key};
-use crate::domain::{ArticleFilter, ArticleStatus, DraftScope, PageRequest};
+use crate::domain::{ArticleFilter, ArticleStatus, DraftScope, PageRequest, Principal};
 use crate::store::{Store, StoreError};
 use crate::views::{ArticleView, CommentView, ListView, TagView, UserView, page_query};
 
@@ -129,6 +129,28 @@ impl Reader {
                 }))
             })
             .await
+    }
+
+    /// A user as authorization sees them now; `None` if there is no such
+    /// user. Cached like a response, so a warm authenticated request costs
+    /// no database round trip, and made stale everywhere by role changes
+    /// and password resets (their writes bump `Family::User`).
+    pub async fn principal(&self, id: i64) -> Result<Option<Principal>, StoreError> {
+        let cached = self
+            .cache
+            .get_or_load(&Key::principal(id), || async {
+                let principal = self.store.find_principal(id).await?;
+                Ok(principal.map(|principal| Entry::json(&principal, None)))
+            })
+            .await?;
+        let Some(entry) = cached.entry.as_ref() else {
+            return Ok(None);
+        };
+        match serde_json::from_slice(&entry.body) {
+            Ok(principal) => Ok(Some(principal)),
+            // Written by a build with another shape of record: read it afresh.
+            Err(_) => self.store.find_principal(id).await,
+        }
     }
 }
 

@@ -82,6 +82,8 @@ pub(super) struct UserRow {
     pub created_at: i64,
     #[sqlx(default)]
     pub password_hash: Option<String>,
+    #[sqlx(default)]
+    pub token_version: Option<i64>,
 }
 
 impl From<UserRow> for User {

@@ -119,9 +119,32 @@ impl Writer {
         Ok(created)
     }
 
+    /// A new role, which every instance applies to the user's next
+    /// request: authorization reads the role from the user's cached record.
     pub async fn set_role(&self, id: i64, role: Role) -> Result<User, StoreError> {
         self.cache
             .around_write(&[Family::User(id)], self.store.set_role(id, role))
+            .await
+    }
+
+    /// Creates a user, or resets an existing one's password and role (see
+    /// [`Store::reset_user`]): every instance then refuses the tokens of
+    /// the old password on their next use. [`StoreError::Duplicate`] if
+    /// the name was registered between the lookup and the insert.
+    pub async fn upsert_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        role: Role,
+    ) -> Result<User, StoreError> {
+        let Some(id) = self.store.find_user_id(username).await? else {
+            return self.register_user(username, password_hash, role).await;
+        };
+        self.cache
+            .around_write(
+                &[Family::User(id)],
+                self.store.reset_user(id, password_hash, role),
+            )
             .await
     }
 

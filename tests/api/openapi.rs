@@ -143,6 +143,37 @@ async fn each_route_documents_every_status_it_can_answer() {
     }
 }
 
+/// Clients learn from the document what a 401 and a 403 mean now that
+/// authorization follows the user's record: a reset ends tokens, a role
+/// change applies to tokens already issued.
+#[tokio::test]
+async fn auth_errors_say_that_a_reset_ends_tokens_and_roles_apply_at_once() {
+    let doc = document().await;
+    let description = |method: &str, path: &str, status: &str| {
+        let response = &operation(&doc, method, path)["responses"][status];
+        let response = match response["$ref"].as_str() {
+            Some(target) => doc.pointer(target.trim_start_matches('#')).unwrap(),
+            None => response,
+        };
+        response["description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    for (method, path) in [("get", "/api/v1/articles"), ("patch", "/api/v1/users/{id}")] {
+        let unauthorized = description(method, path, "401");
+        assert!(
+            unauthorized.contains("password was reset") && unauthorized.contains("sign in again"),
+            "{method} {path} 401: {unauthorized}"
+        );
+    }
+    let forbidden = description("patch", "/api/v1/users/{id}", "403");
+    assert!(
+        forbidden.contains("current role") && forbidden.contains("already issued"),
+        "{forbidden}"
+    );
+}
+
 fn header<'a>(doc: &'a Value, response: &'a Value, name: &str) -> &'a Value {
     let response = match response["$ref"].as_str() {
         Some(target) => doc.pointer(target.trim_start_matches('#')).unwrap(),

@@ -4,6 +4,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use feedgate::auth::RefreshToken;
 use feedgate::domain::Role;
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode, get_current_timestamp};
 use serde_json::{Value, json};
@@ -13,11 +14,6 @@ use crate::support::{PASSWORD, TestApp, TestResponse, TestUser};
 
 /// The key the harness configures.
 const TEST_KEY: &str = "test-only-key-0123456789abcdef0123456789";
-
-async fn sign_in(app: &TestApp, username: &str, password: &str) -> TestResponse {
-    let body = json!({"grant_type": "password", "username": username, "password": password});
-    app.post("/api/v1/tokens", body, None).await
-}
 
 async fn refresh(app: &TestApp, refresh_token: &Value) -> TestResponse {
     let body = json!({"grant_type": "refresh_token", "refresh_token": refresh_token});
@@ -60,7 +56,7 @@ async fn assert_refused_everywhere(app: &TestApp, authorization: &str) {
 async fn the_password_grant_issues_a_bearer_pair_that_is_never_cached(app: &TestApp) {
     app.user("ada", Role::Author).await;
 
-    let response = sign_in(app, "ada", PASSWORD).await;
+    let response = app.sign_in("ada", PASSWORD).await;
 
     assert_eq!(response.status, StatusCode::OK, "{}", response.text());
     assert_eq!(response.header("cache-control"), "no-store");
@@ -77,8 +73,8 @@ async fn the_password_grant_issues_a_bearer_pair_that_is_never_cached(app: &Test
 async fn a_wrong_password_and_an_unknown_user_get_the_same_401(app: &TestApp) {
     app.user("ada", Role::Author).await;
 
-    let wrong_password = sign_in(app, "ada", "not the password").await;
-    let unknown_user = sign_in(app, "nobody", PASSWORD).await;
+    let wrong_password = app.sign_in("ada", "not the password").await;
+    let unknown_user = app.sign_in("nobody", PASSWORD).await;
 
     let wrong = wrong_password.problem(StatusCode::UNAUTHORIZED);
     let unknown = unknown_user.problem(StatusCode::UNAUTHORIZED);
@@ -88,7 +84,7 @@ async fn a_wrong_password_and_an_unknown_user_get_the_same_401(app: &TestApp) {
 
 async fn the_refresh_grant_issues_a_new_pair_that_works(app: &TestApp) {
     app.user("ada", Role::Author).await;
-    let first = sign_in(app, "ada", PASSWORD).await.json();
+    let first = app.sign_in("ada", PASSWORD).await.json();
 
     let response = refresh(app, &first["refresh_token"]).await;
 
@@ -111,7 +107,7 @@ async fn the_refresh_grant_issues_a_new_pair_that_works(app: &TestApp) {
 
 async fn a_refreshed_access_token_differs_from_the_one_it_replaces(app: &TestApp) {
     app.user("ada", Role::Author).await;
-    let first = sign_in(app, "ada", PASSWORD).await.json();
+    let first = app.sign_in("ada", PASSWORD).await.json();
 
     let second = refresh(app, &first["refresh_token"]).await.json();
 
@@ -120,7 +116,7 @@ async fn a_refreshed_access_token_differs_from_the_one_it_replaces(app: &TestApp
 
 async fn reusing_a_spent_refresh_token_revokes_the_whole_family(app: &TestApp) {
     app.user("ada", Role::Author).await;
-    let first = sign_in(app, "ada", PASSWORD).await.json();
+    let first = app.sign_in("ada", PASSWORD).await.json();
     let second = refresh(app, &first["refresh_token"]).await.json();
 
     let replay = refresh(app, &first["refresh_token"]).await;
@@ -242,38 +238,134 @@ async fn a_token_whose_role_claim_was_edited_is_refused(app: &TestApp) {
     );
 }
 
-/// `feedgate user create` on an existing user resets the password through
-/// `Store::upsert_user`: every session of the old password ends.
-async fn a_password_reset_ends_the_users_refresh_tokens(app: &TestApp) {
-    let ada = app.user("ada", Role::Author).await;
-    let signed_in = sign_in(app, &ada.username, PASSWORD).await;
-    assert_eq!(signed_in.status, StatusCode::OK, "{}", signed_in.text());
-    let old_refresh = signed_in.json()["refresh_token"].clone();
-
+/// Resets a password the way `feedgate user create` does for an existing user.
+async fn reset_password(app: &TestApp, username: &str, password: &str) {
     let hash = app
         .state
         .auth
         .passwords
-        .hash("a brand new passphrase")
+        .hash(password)
         .await
         .expect("a hashing slot");
     app.state
-        .store
-        .upsert_user(&ada.username, &hash, Role::Author)
+        .writer
+        .upsert_user(username, &hash, Role::Author)
         .await
         .expect("the password is reset");
+}
+
+/// `feedgate user create` on an existing user resets the password: every
+/// session of the old password ends.
+async fn a_password_reset_ends_the_users_refresh_tokens(app: &TestApp) {
+    let ada = app.user("ada", Role::Author).await;
+    let signed_in = app.sign_in(&ada.username, PASSWORD).await;
+    assert_eq!(signed_in.status, StatusCode::OK, "{}", signed_in.text());
+    let old_refresh = signed_in.json()["refresh_token"].clone();
+
+    reset_password(app, &ada.username, "a brand new passphrase").await;
 
     refresh(app, &old_refresh)
         .await
         .problem(StatusCode::UNAUTHORIZED);
-    let fresh = sign_in(app, &ada.username, "a brand new passphrase").await;
+    let fresh = app.sign_in(&ada.username, "a brand new passphrase").await;
     assert_eq!(fresh.status, StatusCode::OK, "{}", fresh.text());
     let renewed = refresh(app, &fresh.json()["refresh_token"]).await;
     assert_eq!(renewed.status, StatusCode::OK, "{}", renewed.text());
 }
 
+/// Access tokens from before a reset stop working on the next request,
+/// even while the user's record is cached; tokens signed in after work.
+async fn an_access_token_from_before_a_password_reset_is_refused(app: &TestApp) {
+    let ada = app.user("ada", Role::Author).await;
+    let signed_in = app.sign_in(&ada.username, PASSWORD).await.json();
+    let old = signed_in["access_token"].as_str().unwrap().to_owned();
+    let now = get_current_timestamp();
+    let without_version = mint(TEST_KEY, &ada, "author", now, now + 600);
+    for token in [&old, &ada.token, &without_version] {
+        let me = app.get("/api/v1/users/me", Some(token)).await;
+        assert_eq!(me.status, StatusCode::OK, "precondition: {}", me.text());
+    }
+
+    reset_password(app, &ada.username, "a brand new passphrase").await;
+
+    for token in [&old, &ada.token, &without_version] {
+        let me = app.get("/api/v1/users/me", Some(token)).await;
+        let detail = me.problem(StatusCode::UNAUTHORIZED)["detail"].clone();
+        assert!(
+            detail.as_str().unwrap().contains("sign in again"),
+            "{detail}"
+        );
+        assert_eq!(me.header("www-authenticate"), "Bearer");
+        assert_refused_everywhere(app, &format!("Bearer {token}")).await;
+    }
+    let fresh = app.sign_in(&ada.username, "a brand new passphrase").await;
+    assert_eq!(fresh.status, StatusCode::OK, "{}", fresh.text());
+    let token = fresh.json()["access_token"].as_str().unwrap().to_owned();
+    let me = app.get("/api/v1/users/me", Some(&token)).await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.text());
+    let created = app
+        .post(
+            "/api/v1/articles",
+            json!({"title": "After the reset", "body": "x"}),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+}
+
+/// A sign-in that read the credentials, then verified the old password
+/// while a reset committed, stores its refresh token after the reset's
+/// deletion: the token carries the old version, so it is refused.
+async fn a_refresh_token_issued_across_a_reset_is_refused(app: &TestApp) {
+    let ada = app.user("ada", Role::Author).await;
+    let read_before = app
+        .state
+        .store
+        .find_credentials(&ada.username)
+        .await
+        .unwrap()
+        .expect("ada exists");
+
+    reset_password(app, &ada.username, "a brand new passphrase").await;
+    let late = RefreshToken::generate();
+    app.state
+        .store
+        .insert_refresh_token(ada.id, &late.hash, 600, read_before.token_version)
+        .await
+        .unwrap();
+
+    refresh(app, &json!(late.token))
+        .await
+        .problem(StatusCode::UNAUTHORIZED);
+    let fresh = app.sign_in(&ada.username, "a brand new passphrase").await;
+    let renewed = refresh(app, &fresh.json()["refresh_token"]).await;
+    assert_eq!(
+        renewed.status,
+        StatusCode::OK,
+        "a refused stale token ends no newer session: {}",
+        renewed.text()
+    );
+}
+
+/// A genuine token whose user is not (or no longer) in the database is
+/// refused before it reaches any handler.
+async fn a_token_for_a_user_that_does_not_exist_is_refused(app: &TestApp) {
+    let ghost = TestUser {
+        id: 999_999,
+        username: "ghost".into(),
+        token: String::new(),
+    };
+    let now = get_current_timestamp();
+    let token = mint(TEST_KEY, &ghost, "admin", now, now + 600);
+
+    assert_refused_everywhere(app, &format!("Bearer {token}")).await;
+}
+
 on_both_backends!(
     a_password_reset_ends_the_users_refresh_tokens,
+    an_access_token_from_before_a_password_reset_is_refused,
+    a_token_for_a_user_that_does_not_exist_is_refused,
+    a_refresh_token_issued_across_a_reset_is_refused,
     the_password_grant_issues_a_bearer_pair_that_is_never_cached,
     a_wrong_password_and_an_unknown_user_get_the_same_401,
     the_refresh_grant_issues_a_new_pair_that_works,

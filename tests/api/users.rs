@@ -246,6 +246,114 @@ async fn changing_the_role_of_an_unknown_user_is_404(app: &TestApp) {
     response.problem(StatusCode::NOT_FOUND);
 }
 
+/// Roles are read from the user's record on every request, not from the
+/// token: an admin demoted by another admin cannot use the token they still
+/// hold to undo it, or to demote the other admin in turn.
+async fn a_demoted_admin_is_refused_at_once_with_the_token_they_still_hold(app: &TestApp) {
+    let ann = app.user("ann", Role::Admin).await;
+    let bea = app.user("bea", Role::Admin).await;
+    let ada = app.user("ada", Role::Author).await;
+    let uri = |id: i64| format!("/api/v1/users/{id}");
+    let warm = app.set_role(&ann, ada.id, "editor").await;
+    assert_eq!(warm.status, StatusCode::OK, "precondition: {}", warm.text());
+
+    let demoted = app.set_role(&bea, ann.id, "reader").await;
+    assert_eq!(demoted.status, StatusCode::OK, "{}", demoted.text());
+
+    let promote_self = app.set_role(&ann, ann.id, "admin").await;
+    promote_self.problem(StatusCode::FORBIDDEN);
+    let demote_other = app.set_role(&ann, bea.id, "reader").await;
+    demote_other.problem(StatusCode::FORBIDDEN);
+    assert_eq!(app.get(&uri(ann.id), None).await.json()["role"], "reader");
+    assert_eq!(app.get(&uri(bea.id), None).await.json()["role"], "admin");
+    let me = app.get("/api/v1/users/me", Some(&ann.token)).await;
+    assert_eq!(me.status, StatusCode::OK, "a demotion is no sign-out");
+    assert_eq!(me.json()["role"], "reader");
+}
+
+async fn a_demoted_editor_may_no_longer_edit_others_articles_at_once(app: &TestApp) {
+    let admin = app.user("root", Role::Admin).await;
+    let ed = app.user("ed", Role::Editor).await;
+    let ada = app.user("ada", Role::Author).await;
+    let article = app
+        .article(
+            &ada,
+            json!({"title": "Ada's", "body": "Hers.", "status": "published"}),
+        )
+        .await;
+    let uri = format!("/api/v1/articles/{}", article["id"]);
+    let edited = app
+        .patch(&uri, json!({"title": "Edited"}), Some(&ed.token))
+        .await;
+    assert_eq!(
+        edited.status,
+        StatusCode::OK,
+        "precondition: {}",
+        edited.text()
+    );
+
+    let demoted = app.set_role(&admin, ed.id, "author").await;
+    assert_eq!(demoted.status, StatusCode::OK, "{}", demoted.text());
+
+    let again = app
+        .patch(&uri, json!({"title": "Edited again"}), Some(&ed.token))
+        .await;
+    again.problem(StatusCode::FORBIDDEN);
+    let delete = app.delete(&uri, Some(&ed.token)).await;
+    delete.problem(StatusCode::FORBIDDEN);
+    assert_eq!(app.get(&uri, None).await.json()["title"], "Edited");
+}
+
+/// The other direction: a promotion needs no new token either.
+async fn a_promotion_applies_to_the_token_already_held(app: &TestApp) {
+    let admin = app.user("root", Role::Admin).await;
+    let rita = app.user("rita", Role::Reader).await;
+    let post = async || {
+        app.post(
+            "/api/v1/articles",
+            json!({"title": "Rita's", "body": "Hers."}),
+            Some(&rita.token),
+        )
+        .await
+    };
+    post().await.problem(StatusCode::FORBIDDEN);
+
+    let promoted = app.set_role(&admin, rita.id, "author").await;
+    assert_eq!(promoted.status, StatusCode::OK, "{}", promoted.text());
+
+    let created = post().await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+    assert_eq!(created.json()["author"]["username"], "rita");
+}
+
+/// After a role change, signing in again gives a token that works, with
+/// the new role.
+async fn a_token_issued_after_a_role_change_works_with_the_new_role(app: &TestApp) {
+    let admin = app.user("root", Role::Admin).await;
+    let ed = app.user("ed", Role::Editor).await;
+    let demoted = app.set_role(&admin, ed.id, "reader").await;
+    assert_eq!(demoted.status, StatusCode::OK, "{}", demoted.text());
+
+    let signed_in = app.sign_in("ed", PASSWORD).await;
+    assert_eq!(signed_in.status, StatusCode::OK, "{}", signed_in.text());
+    let token = signed_in.json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let me = app.get("/api/v1/users/me", Some(&token)).await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.text());
+    assert_eq!(me.json()["role"], "reader");
+    let write = app
+        .post(
+            "/api/v1/articles",
+            json!({"title": "No", "body": "No."}),
+            Some(&token),
+        )
+        .await;
+    write.problem(StatusCode::FORBIDDEN);
+}
+
 on_both_backends!(
     registering_answers_201_with_location_and_the_new_author,
     a_role_in_the_registration_body_is_refused,
@@ -260,4 +368,8 @@ on_both_backends!(
     an_unknown_role_is_422,
     a_role_of_the_wrong_json_type_is_422,
     changing_the_role_of_an_unknown_user_is_404,
+    a_demoted_admin_is_refused_at_once_with_the_token_they_still_hold,
+    a_demoted_editor_may_no_longer_edit_others_articles_at_once,
+    a_promotion_applies_to_the_token_already_held,
+    a_token_issued_after_a_role_change_works_with_the_new_role,
 );

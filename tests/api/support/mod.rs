@@ -107,7 +107,8 @@ impl TestApp {
         tokio::spawn(async move { respond(router, request).await })
     }
 
-    /// Creates a user directly in the store and signs a token for them.
+    /// Creates a user directly in the store and signs a token for them, at
+    /// their token version, as a sign-in would.
     pub async fn user(&self, username: &str, role: Role) -> TestUser {
         let hash = self
             .state
@@ -122,11 +123,36 @@ impl TestApp {
             .create_user(username, &hash, role)
             .await
             .expect("the user is created");
+        let principal = self
+            .state
+            .store
+            .find_principal(user.id)
+            .await
+            .expect("the user is read back")
+            .expect("the user exists");
         TestUser {
             id: user.id,
-            token: self.state.auth.issue_access_token(&user),
+            token: self
+                .state
+                .auth
+                .issue_access_token(&user, principal.token_version),
             username: user.username,
         }
+    }
+
+    /// `POST /api/v1/tokens` with the password grant.
+    pub async fn sign_in(&self, username: &str, password: &str) -> TestResponse {
+        let body = serde_json::json!({
+            "grant_type": "password", "username": username, "password": password,
+        });
+        self.post("/api/v1/tokens", body, None).await
+    }
+
+    /// `PATCH /api/v1/users/{id}` to give the user `role`, as `admin`.
+    pub async fn set_role(&self, admin: &TestUser, id: i64, role: &str) -> TestResponse {
+        let uri = format!("/api/v1/users/{id}");
+        let body = serde_json::json!({ "role": role });
+        self.patch(&uri, body, Some(&admin.token)).await
     }
 
     /// Creates an article through the API and returns its JSON.
