@@ -150,7 +150,9 @@ impl Store {
     }
 
     /// Sets the role and, with a password hash, resets as
-    /// [`Store::reset_user`] says; one transaction.
+    /// [`Store::reset_user`] says; one transaction. A new role also ends
+    /// the user's refresh tokens: the access token they hold follows the
+    /// new role at once, and when it expires they sign in under it.
     async fn change_user(
         &self,
         id: i64,
@@ -160,14 +162,25 @@ impl Store {
         let now = now().timestamp_millis();
         self.retrying(|| async {
             let mut tx = self.begin_write().await?;
-            let result = sqlx::query("UPDATE users SET role = ?, updated_at = ? WHERE id = ?")
+            let current: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT role FROM users WHERE id = ?{}",
+                self.dialect.lock_rows()
+            )))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let current = current.ok_or(StoreError::NotFound)?;
+            sqlx::query("UPDATE users SET role = ?, updated_at = ? WHERE id = ?")
                 .bind(role.as_str())
                 .bind(now)
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-            if result.rows_affected() == 0 {
-                return Err(StoreError::NotFound);
+            if password_hash.is_some() || current != role.as_str() {
+                sqlx::query("DELETE FROM refresh_tokens WHERE user_id = ?")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
             }
             if let Some(hash) = password_hash {
                 sqlx::query(
@@ -178,10 +191,6 @@ impl Store {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-                sqlx::query("DELETE FROM refresh_tokens WHERE user_id = ?")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
             }
             let user = find_user(&mut tx, id).await?;
             tx.commit().await?;

@@ -271,6 +271,27 @@ async fn a_demoted_admin_is_refused_at_once_with_the_token_they_still_hold(app: 
     assert_eq!(me.json()["role"], "reader");
 }
 
+async fn a_role_change_ends_the_users_refresh_tokens(app: &TestApp) {
+    let admin = app.user("root", Role::Admin).await;
+    let ed = app.user("ed", Role::Editor).await;
+    let signed_in = app.sign_in("ed", crate::support::PASSWORD).await;
+    assert_eq!(signed_in.status, StatusCode::OK, "{}", signed_in.text());
+    let refresh = signed_in.json()["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let demoted = app.set_role(&admin, ed.id, "author").await;
+    assert_eq!(demoted.status, StatusCode::OK, "{}", demoted.text());
+
+    let body = json!({"grant_type": "refresh_token", "refresh_token": refresh});
+    app.post("/api/v1/tokens", body, None)
+        .await
+        .problem(StatusCode::UNAUTHORIZED);
+    let again = app.sign_in("ed", crate::support::PASSWORD).await;
+    assert_eq!(again.status, StatusCode::OK, "signing in again works");
+}
+
 async fn a_demoted_editor_may_no_longer_edit_others_articles_at_once(app: &TestApp) {
     let admin = app.user("root", Role::Admin).await;
     let ed = app.user("ed", Role::Editor).await;
@@ -370,6 +391,7 @@ on_both_backends!(
     changing_the_role_of_an_unknown_user_is_404,
     a_demoted_admin_is_refused_at_once_with_the_token_they_still_hold,
     a_demoted_editor_may_no_longer_edit_others_articles_at_once,
+    a_role_change_ends_the_users_refresh_tokens,
     a_promotion_applies_to_the_token_already_held,
     a_token_issued_after_a_role_change_works_with_the_new_role,
 );
