@@ -16,6 +16,7 @@ mod bulk;
 mod comments;
 mod error;
 mod feeds;
+mod lists;
 mod rows;
 mod search;
 mod seed;
@@ -32,7 +33,7 @@ use sqlx::migrate::Migrator;
 use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
 
 pub use error::StoreError;
-pub use feeds::PlanStep;
+pub use lists::PlanStep;
 pub use seed::SeedReport;
 pub use users::{Credentials, RefreshOutcome};
 
