@@ -1,16 +1,18 @@
-//! Prometheus metrics, rendered at `/metrics` by the router (no second HTTP
-//! listener). Every metric is declared here, its doc line is its help text.
+//! Prometheus metrics, rendered at `/metrics`. Every metric is declared
+//! here, its doc line is its help text. Handles are resolved once (per
+//! route and status for requests), so recording one costs an atomic add.
 
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request};
 use axum::http::Method;
-use axum::middleware::Next;
-use axum::response::Response;
-use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics::{
+    Counter, Histogram, counter, describe_counter, describe_gauge, describe_histogram, gauge,
+    histogram,
+};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+use crate::cache::{RouteFamily, Tier};
 use crate::store::PoolStats;
 
 /// Latency buckets, in seconds: cache hits sit in the first few.
@@ -100,18 +102,50 @@ fn describe() {
     );
 }
 
-pub fn cache_lookup(tier: &'static str, route: &'static str, hit: bool) {
-    let result = if hit { "hit" } else { "miss" };
-    counter!("feedgate_cache_lookups_total", "tier" => tier, "route" => route, "result" => result)
-        .increment(1);
+/// Cache counters, resolved once: a hit only increments an atomic.
+struct CacheCounters {
+    /// By tier, route family and whether it hit.
+    lookups: [[[Counter; 2]; RouteFamily::ALL.len()]; Tier::ALL.len()],
+    fills: [Counter; RouteFamily::ALL.len()],
+    single_flight_waits: [Counter; RouteFamily::ALL.len()],
 }
 
-pub fn cache_fill(route: &'static str) {
-    counter!("feedgate_cache_fills_total", "route" => route).increment(1);
+fn cache_counters() -> &'static CacheCounters {
+    static COUNTERS: OnceLock<CacheCounters> = OnceLock::new();
+    COUNTERS.get_or_init(|| {
+        handle();
+        let by_route = |name: &'static str| {
+            RouteFamily::ALL.map(|route| counter!(name, "route" => route.as_str()))
+        };
+        CacheCounters {
+            lookups: Tier::ALL.map(|tier| {
+                RouteFamily::ALL.map(|route| {
+                    ["miss", "hit"].map(|result| {
+                        counter!(
+                            "feedgate_cache_lookups_total",
+                            "tier" => tier.as_str(),
+                            "route" => route.as_str(),
+                            "result" => result
+                        )
+                    })
+                })
+            }),
+            fills: by_route("feedgate_cache_fills_total"),
+            single_flight_waits: by_route("feedgate_cache_single_flight_waits_total"),
+        }
+    })
 }
 
-pub fn single_flight_wait(route: &'static str) {
-    counter!("feedgate_cache_single_flight_waits_total", "route" => route).increment(1);
+pub fn cache_lookup(tier: Tier, route: RouteFamily, hit: bool) {
+    cache_counters().lookups[tier as usize][route as usize][usize::from(hit)].increment(1);
+}
+
+pub fn cache_fill(route: RouteFamily) {
+    cache_counters().fills[route as usize].increment(1);
+}
+
+pub fn single_flight_wait(route: RouteFamily) {
+    cache_counters().single_flight_waits[route as usize].increment(1);
 }
 
 pub fn stale_served() {
@@ -149,28 +183,44 @@ pub fn pools(db: PoolStats, redis: Option<bool>) {
     }
 }
 
-/// Middleware: counts and times every request, labelled by the route
-/// template (`/api/v1/articles/{id}`, or `unmatched`), never the raw path,
-/// and by a known method (anything else is `other`): every label takes its
-/// values from a finite set, whatever clients send.
-pub async fn track_requests(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
-    let method = method_label(request.method());
-    let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    counter!("feedgate_http_requests_total", "method" => method, "route" => route.clone(), "status" => status)
-        .increment(1);
-    histogram!("feedgate_http_request_duration_seconds", "method" => method, "route" => route)
-        .record(started.elapsed().as_secs_f64());
-    response
+/// The request counter and latency histogram of one route template, method
+/// and status, resolved once and then only updated.
+pub struct RequestMetrics {
+    requests: Counter,
+    duration: Histogram,
+}
+
+impl RequestMetrics {
+    /// `route` is the matched template (`/api/v1/articles/{id}`) or
+    /// `unmatched`, never the raw path, and `method` a [`method_label`]:
+    /// every label takes its values from a finite
+    /// set, whatever clients send.
+    pub fn new(method: &'static str, route: &str, status: u16) -> Self {
+        handle();
+        let route = route.to_owned();
+        Self {
+            requests: counter!(
+                "feedgate_http_requests_total",
+                "method" => method,
+                "route" => route.clone(),
+                "status" => status.to_string()
+            ),
+            duration: histogram!(
+                "feedgate_http_request_duration_seconds",
+                "method" => method,
+                "route" => route
+            ),
+        }
+    }
+
+    pub fn record(&self, elapsed: Duration) {
+        self.requests.increment(1);
+        self.duration.record(elapsed.as_secs_f64());
+    }
 }
 
 /// The standard methods by name; extension methods fold into `other`.
-fn method_label(method: &Method) -> &'static str {
+pub fn method_label(method: &Method) -> &'static str {
     match *method {
         Method::GET => "GET",
         Method::HEAD => "HEAD",

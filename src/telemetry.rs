@@ -1,6 +1,11 @@
 //! Logging: human-readable or JSON lines, filtered by `RUST_LOG` or config.
 
+use std::cell::Cell;
+use std::future::Future;
 use std::io::IsTerminal;
+use std::pin::Pin;
+
+use tokio::task::futures::TaskLocalFuture;
 
 use tracing::Subscriber;
 use tracing_subscriber::EnvFilter;
@@ -9,10 +14,32 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::{LogFormat, LogSettings};
 
-/// The cache tier that answered a read (`"l1"`, `"l2"`, `"db"`), carried as a
-/// response extension by whoever knows it; the request log line prints it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AnsweredBy(pub &'static str);
+use crate::cache::Tier;
+
+/// A request's future in the scope of [`with_tier`].
+pub type TierScope<F> = TaskLocalFuture<Cell<Option<Tier>>, F>;
+
+tokio::task_local! {
+    /// The tier that answered the request being served, for its log line.
+    static ANSWERED_BY: Cell<Option<Tier>>;
+}
+
+/// Runs `future` (one request) with a place for [`answered_by`] to record
+/// the tier that answered it; [`answered`] reads it back.
+pub fn with_tier<F: Future>(future: F) -> TierScope<F> {
+    ANSWERED_BY.scope(Cell::new(None), future)
+}
+
+/// Records the tier that answered the current request (the last read's, if
+/// there were several); nothing outside [`with_tier`].
+pub fn answered_by(tier: Tier) {
+    let _ = ANSWERED_BY.try_with(|answered| answered.set(Some(tier)));
+}
+
+/// The tier recorded in `future`'s scope, once it has completed.
+pub fn answered<F: Future>(future: Pin<&mut TierScope<F>>) -> Option<Tier> {
+    future.take_value().and_then(|answered| answered.get())
+}
 
 /// Installs the process-wide subscriber, writing to stdout; colours only on
 /// a terminal (they cost time per line and litter files and journals).

@@ -8,6 +8,9 @@
 use std::fmt::{self, Write};
 use std::str::FromStr;
 
+use compact_str::CompactString;
+use smallvec::{SmallVec, smallvec};
+
 /// Routes grouped for metrics and `Cache-Control` policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RouteFamily {
@@ -20,6 +23,15 @@ pub enum RouteFamily {
 }
 
 impl RouteFamily {
+    pub const ALL: [RouteFamily; 6] = [
+        RouteFamily::Article,
+        RouteFamily::Articles,
+        RouteFamily::Comments,
+        RouteFamily::Comment,
+        RouteFamily::Tags,
+        RouteFamily::User,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             RouteFamily::Article => "article",
@@ -122,22 +134,31 @@ impl FromStr for Family {
     }
 }
 
-/// A cached response's name and the families it depends on.
+/// The families of one key: at most three (a list's author, tag and cursor).
+pub type Families = SmallVec<[Family; 3]>;
+
+/// A cached response's name and the families it depends on. Built on every
+/// read, so short names and the families stay inline: a hit allocates
+/// nothing for its key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Key {
     /// Unique, canonical name of the response (`a:42`, `l:?tag=rust&page=1...`).
-    pub name: String,
-    pub families: Vec<Family>,
+    pub name: CompactString,
+    pub families: Families,
     pub route: RouteFamily,
 }
 
 impl Key {
-    pub fn article(id: i64) -> Self {
+    fn new(name: CompactString, family: Family, route: RouteFamily) -> Self {
         Self {
-            name: format!("a:{id}"),
-            families: vec![Family::Article(id)],
-            route: RouteFamily::Article,
+            name,
+            families: smallvec![family],
+            route,
         }
+    }
+
+    pub fn article(id: i64) -> Self {
+        Self::new(id_name("a:", id), Family::Article(id), RouteFamily::Article)
     }
 
     /// `query` is the list's canonical query string, `scope` who may see
@@ -150,17 +171,15 @@ impl Key {
         tag: Option<&str>,
         after: Option<i64>,
     ) -> Self {
-        let mut families = Vec::with_capacity(3);
+        let mut families = Families::new();
         families.extend(author.map(Family::author));
         families.extend(tag.map(|tag| Family::Tag(tag.to_owned())));
         if families.is_empty() {
             families.push(Family::Articles);
         }
         families.extend(after.map(Family::Article));
-        let mut name = format!("l:{scope}?");
-        name.push_str(query);
         Self {
-            name,
+            name: query_name(&["l:", scope, "?"], query),
             families,
             route: RouteFamily::Articles,
         }
@@ -168,47 +187,48 @@ impl Key {
 
     /// `query` is the page's canonical query string.
     pub fn comments(article_id: i64, query: &str) -> Self {
-        Self {
-            name: format!("c:{article_id}?{query}"),
-            families: vec![Family::Comments(article_id)],
-            route: RouteFamily::Comments,
-        }
+        let mut name = id_name("c:", article_id);
+        name.push('?');
+        name.push_str(query);
+        Self::new(name, Family::Comments(article_id), RouteFamily::Comments)
     }
 
     pub fn comment(id: i64) -> Self {
-        Self {
-            name: format!("m:{id}"),
-            families: vec![Family::Comment(id)],
-            route: RouteFamily::Comment,
-        }
+        Self::new(id_name("m:", id), Family::Comment(id), RouteFamily::Comment)
     }
 
     /// `query` is the page's canonical query string.
     pub fn tags(query: &str) -> Self {
-        Self {
-            name: format!("t:?{query}"),
-            families: vec![Family::Tags],
-            route: RouteFamily::Tags,
-        }
+        Self::new(query_name(&["t:?"], query), Family::Tags, RouteFamily::Tags)
     }
 
     pub fn user(id: i64) -> Self {
-        Self {
-            name: format!("user:{id}"),
-            families: vec![Family::User(id)],
-            route: RouteFamily::User,
-        }
+        Self::new(id_name("user:", id), Family::User(id), RouteFamily::User)
     }
 
     /// A user's record as authorization reads it (never served over HTTP):
     /// made stale by the writes that make their profile stale.
     pub fn principal(id: i64) -> Self {
-        Self {
-            name: format!("p:{id}"),
-            families: vec![Family::User(id)],
-            route: RouteFamily::User,
-        }
+        Self::new(id_name("p:", id), Family::User(id), RouteFamily::User)
     }
+}
+
+/// `prefix` then the id in decimal, without going through `fmt`.
+fn id_name(prefix: &'static str, id: i64) -> CompactString {
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(id);
+    let mut name = CompactString::with_capacity(prefix.len() + digits.len());
+    name.push_str(prefix);
+    name.push_str(digits);
+    name
+}
+
+fn query_name(parts: &[&str], query: &str) -> CompactString {
+    let len = parts.iter().map(|part| part.len()).sum::<usize>() + query.len();
+    let mut name = CompactString::with_capacity(len);
+    parts.iter().for_each(|part| name.push_str(part));
+    name.push_str(query);
+    name
 }
 
 #[cfg(test)]
@@ -218,11 +238,11 @@ mod tests {
     #[test]
     fn lists_depend_on_their_narrowest_families_and_their_cursor() {
         assert_eq!(
-            Key::articles("page=1", "", None, None, None).families,
+            Key::articles("page=1", "", None, None, None).families[..],
             [Family::Articles]
         );
         assert_eq!(
-            Key::articles("", "", Some("Ada"), Some("rust"), Some(7)).families,
+            Key::articles("", "", Some("Ada"), Some("rust"), Some(7)).families[..],
             [
                 Family::Author("ada".into()),
                 Family::Tag("rust".into()),

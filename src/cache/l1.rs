@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use compact_str::CompactString;
 use moka::Expiry;
 
 use super::entry::Entry;
@@ -17,7 +18,7 @@ pub struct Cached {
     pub loaded_at: Instant,
 }
 
-pub type L1 = moka::future::Cache<String, Arc<Cached>>;
+pub type L1 = moka::future::Cache<CompactString, Arc<Cached>>;
 
 /// Found entries live for their fresh time plus the stale-if-error window;
 /// "not found" answers only briefly.
@@ -26,8 +27,13 @@ struct Lifetimes {
     missing: Duration,
 }
 
-impl Expiry<String, Arc<Cached>> for Lifetimes {
-    fn expire_after_create(&self, _: &String, value: &Arc<Cached>, _: Instant) -> Option<Duration> {
+impl Expiry<CompactString, Arc<Cached>> for Lifetimes {
+    fn expire_after_create(
+        &self,
+        _: &CompactString,
+        value: &Arc<Cached>,
+        _: Instant,
+    ) -> Option<Duration> {
         Some(if value.entry.is_some() {
             self.found
         } else {
@@ -39,7 +45,7 @@ impl Expiry<String, Arc<Cached>> for Lifetimes {
 pub fn build(max_bytes: u64, found: Duration, missing: Duration) -> L1 {
     moka::future::Cache::builder()
         .max_capacity(max_bytes)
-        .weigher(|key: &String, value: &Arc<Cached>| {
+        .weigher(|key: &CompactString, value: &Arc<Cached>| {
             let bytes = key.len() + value.entry.as_ref().map_or(64, Entry::weight);
             u32::try_from(bytes).unwrap_or(u32::MAX)
         })

@@ -34,6 +34,7 @@ pub use stamp::Bump;
 
 use crate::config::{CacheSettings, RedisMode, RedisSettings};
 use crate::store::StoreError;
+use crate::telemetry;
 use l1::L1;
 use l2::{L2, L2Settings};
 use purge::Purger;
@@ -46,6 +47,32 @@ const LOAD_ATTEMPTS: usize = 3;
 /// Runs between a load's database read and its cache fill (tests use it to
 /// force the race between a slow reader and a writer).
 pub type FillHook = Arc<dyn Fn(&Key) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// Where a read's answer came from: metrics and the request log name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    /// The in-process cache (also when another request's load filled it).
+    L1,
+    /// Redis.
+    L2,
+    /// The database.
+    Db,
+    /// A stale entry, served because the database was unavailable.
+    Stale,
+}
+
+impl Tier {
+    pub const ALL: [Tier; 4] = [Tier::L1, Tier::L2, Tier::Db, Tier::Stale];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::L1 => "l1",
+            Tier::L2 => "l2",
+            Tier::Db => "db",
+            Tier::Stale => "stale",
+        }
+    }
+}
 
 /// How the shared tier is doing, for readiness.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,31 +165,56 @@ impl Cache {
     }
 
     /// The cached response for `key`, loading it with `load` on a miss.
+    ///
+    /// A hit is decided here, before anything else is set up; the miss
+    /// path's much larger state lives behind one allocation, so a hit's
+    /// future, and every future that awaits it, stays small.
     pub async fn get_or_load<F, Fut>(&self, key: &Key, load: F) -> Result<Arc<Cached>, StoreError>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<Option<Entry>, StoreError>>,
     {
-        let route = key.route.as_str();
+        let found = self.l1.get(key.name.as_str()).await;
+        if let Some(cached) = found
+            .as_ref()
+            .filter(|cached| self.generations.is_current(&key.families, &cached.stamp))
+            .filter(|cached| self.is_fresh(cached))
+        {
+            crate::metrics::cache_lookup(Tier::L1, key.route, true);
+            telemetry::answered_by(Tier::L1);
+            return Ok(cached.clone());
+        }
+        Box::pin(self.miss(key, found, load)).await
+    }
+
+    /// An L1 miss, or an entry that is stale or was loaded before a write:
+    /// load it (once, however many ask at the same time), or serve what is
+    /// left if the database is down.
+    async fn miss<F, Fut>(
+        &self,
+        key: &Key,
+        found: Option<Arc<Cached>>,
+        load: F,
+    ) -> Result<Arc<Cached>, StoreError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<Option<Entry>, StoreError>>,
+    {
         let mut stale = None;
-        if let Some(cached) = self.l1.get(&key.name).await {
-            if self.generations.is_current(&key.families, &cached.stamp) {
-                if self.is_fresh(&cached) {
-                    crate::metrics::cache_lookup("l1", route, true);
-                    return Ok(cached);
-                }
-                stale = Some(cached);
-            } else if self
-                .generations
-                .is_committed_state(&key.families, &cached.stamp)
+        if let Some(cached) = found {
+            if self.generations.is_current(&key.families, &cached.stamp)
+                || self
+                    .generations
+                    .is_committed_state(&key.families, &cached.stamp)
             {
-                // Only writes that have not committed (or failed) since: it
-                // still shows the committed state, if the database is down.
+                // Past its fresh time, or only writes that have not
+                // committed (or failed) since: it still shows the committed
+                // state, if the database is down.
                 stale = Some(cached);
             }
-            self.l1.invalidate(&key.name).await;
+            self.l1.invalidate(key.name.as_str()).await;
         }
-        crate::metrics::cache_lookup("l1", route, false);
+        crate::metrics::cache_lookup(Tier::L1, key.route, false);
 
         for _ in 0..LOAD_ATTEMPTS {
             let loaded_here = AtomicBool::new(false);
@@ -174,7 +226,8 @@ impl Cache {
                 })
                 .await;
             if !loaded_here.load(Ordering::Relaxed) {
-                crate::metrics::single_flight_wait(route);
+                crate::metrics::single_flight_wait(key.route);
+                telemetry::answered_by(Tier::L1);
             }
             match result {
                 // Loaded under the current generations: no write since.
@@ -182,7 +235,7 @@ impl Cache {
                     return Ok(cached);
                 }
                 // A write landed while it loaded: it may hold the old state.
-                Ok(_) => self.l1.invalidate(&key.name).await,
+                Ok(_) => self.l1.invalidate(key.name.as_str()).await,
                 Err(err) => return self.serve_stale(stale, err),
             }
         }
@@ -204,6 +257,7 @@ impl Cache {
                     && cached.loaded_at.elapsed() < self.ttl + self.stale_if_error =>
             {
                 crate::metrics::stale_served();
+                telemetry::answered_by(Tier::Stale);
                 Ok(cached)
             }
             _ => Err(StoreError::unshare(err)),
@@ -228,7 +282,6 @@ impl Cache {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<Option<Entry>, StoreError>>,
     {
-        let route = key.route.as_str();
         // Taken before anything is read: the fence against racing writes.
         let stamp = self.generations.stamp(&key.families);
         let mut stale = None;
@@ -241,7 +294,7 @@ impl Cache {
                 .value
                 .as_ref()
                 .is_some_and(|(_, age)| *age < self.ttl);
-            crate::metrics::cache_lookup("l2", route, fresh);
+            crate::metrics::cache_lookup(Tier::L2, key.route, fresh);
             if let Some((entry, age)) = fetched.value {
                 let loaded_at = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
                 let cached = Arc::new(Cached {
@@ -250,13 +303,15 @@ impl Cache {
                     loaded_at,
                 });
                 if fresh {
+                    telemetry::answered_by(Tier::L2);
                     return Ok(cached);
                 }
                 stale = Some(cached);
             }
         }
         self.loads.fetch_add(1, Ordering::Relaxed);
-        crate::metrics::cache_fill(route);
+        crate::metrics::cache_fill(key.route);
+        telemetry::answered_by(Tier::Db);
         let entry = match load().await {
             Ok(entry) => entry.map(Entry::compressed),
             Err(err) => return self.serve_stale(stale, Arc::new(err)),

@@ -7,8 +7,6 @@
 
 use axum::extract::Request;
 use axum::http::HeaderName;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
 
@@ -37,23 +35,20 @@ pub fn drop_unsafe_request_id(mut request: Request, header: &HeaderName) -> Requ
     request
 }
 
-/// 414 for an over-long URI, 431 for oversized headers, as problem JSON.
-pub async fn limit_sizes(request: Request, next: Next) -> Response {
+/// 414 for an over-long URI, 431 for oversized headers.
+pub fn oversized(request: &Request) -> Option<ApiError> {
     let uri = request.uri();
     let uri_bytes = uri.path_and_query().map_or(0, |pq| pq.as_str().len())
         + uri
             .authority()
             .map_or(0, |authority| authority.as_str().len());
     if uri_bytes > MAX_URI_BYTES {
-        return ApiError::UriTooLong.into_response();
+        return Some(ApiError::UriTooLong);
     }
     let header_bytes: usize = request
         .headers()
         .iter()
         .map(|(name, value)| name.as_str().len() + value.len())
         .sum();
-    if header_bytes > MAX_HEADER_BYTES {
-        return ApiError::HeadersTooLarge.into_response();
-    }
-    next.run(request).await
+    (header_bytes > MAX_HEADER_BYTES).then_some(ApiError::HeadersTooLarge)
 }

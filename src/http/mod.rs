@@ -4,6 +4,7 @@
 mod articles;
 mod comments;
 mod conditional;
+mod edge;
 mod extract;
 mod guard;
 mod middleware;
@@ -68,19 +69,13 @@ pub async fn serve_ops(
         .await
 }
 
-/// The 404 fallback, rate limits, request metrics, the state and the
-/// middleware stack. Limits and metrics sit after the fallback, so unmatched
-/// requests are limited and counted too.
+/// The 404 fallback, the state and the middleware stack (applied after the
+/// fallback, so unmatched requests are limited and counted too).
 fn finish(routes: Router<AppState>, state: AppState) -> Router {
     let router = routes
         .fallback(|| async { ApiError::NotFound("no such resource".into()) })
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            throttle::limit_rate,
-        ))
-        .layer(axum::middleware::from_fn(crate::metrics::track_requests))
         .with_state(state.clone());
-    middleware::stack(router, &state.settings.server)
+    middleware::stack(router, &state)
 }
 
 /// Every documented route; the OpenAPI document is built from the same table.

@@ -20,7 +20,7 @@ use tower::{Layer, Service};
 use tracing::instrument::{Instrument, Instrumented};
 use tracing::{Level, Span};
 
-use crate::telemetry::AnsweredBy;
+use crate::telemetry::{self, TierScope};
 
 /// Route label of requests no route matched.
 const UNMATCHED: &str = "unmatched";
@@ -61,7 +61,7 @@ where
         let span = request_span(&request);
         let started = (!span.is_disabled()).then(Instant::now);
         LogFuture {
-            inner: self.inner.call(request).instrument(span),
+            inner: telemetry::with_tier(self.inner.call(request)).instrument(span),
             started,
         }
     }
@@ -95,7 +95,7 @@ pin_project! {
     /// when the response head is ready.
     pub struct LogFuture<F> {
         #[pin]
-        inner: Instrumented<F>,
+        inner: Instrumented<TierScope<F>>,
         started: Option<Instant>,
     }
 }
@@ -110,11 +110,9 @@ where
         let mut this = self.project();
         let result = ready!(this.inner.as_mut().poll(cx));
         if let (Some(started), Ok(response)) = (this.started.take(), &result) {
+            let tier = telemetry::answered(this.inner.as_mut().inner_pin_mut())
+                .map(|tier| tracing::field::display(tier.as_str()));
             let _entered = this.inner.span().enter();
-            let tier = response
-                .extensions()
-                .get::<AnsweredBy>()
-                .map(|tier| tracing::field::display(tier.0));
             tracing::info!(
                 target: "feedgate::request",
                 status = response.status().as_u16(),

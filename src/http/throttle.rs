@@ -1,5 +1,5 @@
-//! The rate-limit middleware: which bucket a request is counted in, and the
-//! 429 (or the `RateLimit-*` headers of a write) that follows.
+//! Rate limits at the edge: which bucket a request is counted in (the edge
+//! answers the 429, or writes the `RateLimit-*` headers of a write).
 //!
 //! Reads are keyed by the client's address (by the user when a valid token
 //! is sent) and counted in process. Writes are keyed by the user (by the
@@ -11,41 +11,45 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::{Method, StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::extract::{ConnectInfo, MatchedPath, Request};
+use axum::http::{Method, header};
 
-use crate::app::{App, AppState};
+use crate::app::App;
 use crate::error::ApiError;
-use crate::ratelimit::{Class, RateLimiter, username_key};
+use crate::ratelimit::{Class, Decision, RateLimiter, username_key};
 
 const EXEMPT: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 
-pub async fn limit_rate(State(app): State<AppState>, request: Request, next: Next) -> Response {
+/// How the rate limits take a request.
+pub enum Admission {
+    /// Not limited: an operational route, limits off, or no key to count by.
+    Free,
+    /// Counted in an in-process bucket.
+    Decided(Class, Decision),
+    /// To be counted in a bucket shared through Redis.
+    Ask(Class, String),
+}
+
+/// Counts the request in its bucket, deciding at once where the bucket is in
+/// process (reads always are).
+pub fn admit(app: &App, request: &Request) -> Admission {
     let Some(limiter) = app.limiter.as_ref() else {
-        return next.run(request).await;
+        return Admission::Free;
     };
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map(MatchedPath::as_str);
     let Some(class) = classify(request.method(), route) else {
-        return next.run(request).await;
+        return Admission::Free;
     };
-    let Some(key) = bucket_key(&app, limiter, class, &request) else {
-        return next.run(request).await;
+    let Some(key) = bucket_key(app, limiter, class, request) else {
+        return Admission::Free;
     };
-    let decision = limiter.check(class, key).await;
-    if !decision.allowed {
-        return ApiError::TooManyRequests(decision).into_response();
+    match limiter.check_now(class, key) {
+        Ok(decision) => Admission::Decided(class, decision),
+        Err(key) => Admission::Ask(class, key),
     }
-    let mut response = next.run(request).await;
-    // A 429 from the handler (the username limit) reports its own bucket.
-    if class != Class::Read && response.status() != StatusCode::TOO_MANY_REQUESTS {
-        decision.write_headers(response.headers_mut());
-    }
-    response
 }
 
 /// The per-username limit of sign-ins, which only a handler that has read
@@ -76,12 +80,7 @@ fn classify(method: &Method, route: Option<&str>) -> Option<Class> {
 
 /// `u:<id>` for a caller with a valid token (reads and writes), else
 /// `ip:<address>`; `None` when neither is known.
-fn bucket_key(
-    app: &AppState,
-    limiter: &RateLimiter,
-    class: Class,
-    request: &Request,
-) -> Option<String> {
+fn bucket_key(app: &App, limiter: &RateLimiter, class: Class, request: &Request) -> Option<String> {
     if matches!(class, Class::Read | Class::Write)
         && let Some(id) = token_user(app, request)
     {
@@ -98,7 +97,7 @@ fn bucket_key(
 
 /// The user id of a valid bearer token; an invalid one counts as none (the
 /// handler will refuse it).
-fn token_user(app: &AppState, request: &Request) -> Option<i64> {
+fn token_user(app: &App, request: &Request) -> Option<i64> {
     let value = request
         .headers()
         .get(header::AUTHORIZATION)?

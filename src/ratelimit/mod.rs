@@ -180,6 +180,15 @@ impl RateLimiter {
         self.local.check(index, key)
     }
 
+    /// Takes one request from `class`'s bucket for `key` if that bucket is
+    /// in process; gives the key back if it is shared (ask [`Self::check`]).
+    pub fn check_now(&self, class: Class, key: String) -> Result<Decision, String> {
+        if class != Class::Read && self.shared.is_some() {
+            return Err(key);
+        }
+        Ok(self.local.check(class as usize, key))
+    }
+
     /// Forgets in-process buckets that are full again, bounding memory.
     pub fn forget_idle(&self) {
         self.local.forget_idle();

@@ -3,14 +3,12 @@
 //! the id of the request they belong to; credentials never appear.
 
 use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
-use axum::response::Response;
-use feedgate::telemetry::AnsweredBy;
-use serde_json::Value;
+use axum::http::{Request, StatusCode};
+use feedgate::domain::Role;
+use serde_json::{Value, json};
 use sqlx::{Connection, SqliteConnection};
-use tower::{Layer, ServiceExt};
 
-use crate::support::{Backend, CapturedLogs, TestApp, TestResponse};
+use crate::support::{Backend, CapturedLogs, SharedRedis, TestApp, TestResponse};
 
 /// The lines of the request with this id whose `key` is `value`.
 fn lines_of(logs: &CapturedLogs, id: &str, key: &str, value: &str) -> Vec<Value> {
@@ -52,7 +50,7 @@ async fn each_request_is_logged_once_by_route_template_with_status_latency_and_i
     assert_eq!(line["span"]["route"], "/api/v1/articles/{id}", "{line}");
     assert_eq!(line["status"], 404, "{line}");
     assert!(line["latency_us"].is_u64(), "{line}");
-    assert!(line.get("tier").is_none(), "no tier was named: {line}");
+    assert_eq!(line["tier"], "db", "a missing article is looked up: {line}");
     assert!(!logs.text().contains("424242"), "raw paths are not logged");
 
     let response = get_with(&app, "/no/such/place", &[]).await;
@@ -149,25 +147,38 @@ async fn request_lines_can_be_filtered_out_leaving_error_lines() {
 }
 
 #[tokio::test]
-async fn the_tier_a_response_names_is_logged() {
+async fn each_request_line_names_the_tier_that_answered() {
+    let redis = SharedRedis::new();
+    let a = TestApp::with_settings(Backend::Sqlite, |s| redis.configure(s)).await;
+    let b = a.sibling(|_| {}).await;
+    let author = a.user("tiers", Role::Author).await;
+    let article = a
+        .article(
+            &author,
+            json!({"title": "Tiers", "body": "b", "status": "published"}),
+        )
+        .await;
+    let uri = format!("/api/v1/articles/{}", article["id"]);
     let (logs, _guard) = CapturedLogs::start("info");
-    let service = tower::service_fn(|_: Request<Body>| async {
-        let mut response = Response::new(Body::from("{}"));
-        response.extensions_mut().insert(AnsweredBy("l2"));
-        Ok::<_, std::convert::Infallible>(response)
-    });
-    let request = Request::get("/anything")
-        .header("x-request-id", "tiered-1")
-        .header(header::ACCEPT, "application/json")
-        .body(Body::empty())
-        .unwrap();
-    let response = feedgate::http::RequestLogLayer
-        .layer(service)
-        .oneshot(request)
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let line = request_line(&logs, "tiered-1");
-    assert_eq!(line["tier"], "l2", "{line}");
-    assert_eq!(line["status"], 200, "{line}");
+
+    let tier_of = |response: TestResponse| {
+        assert_eq!(response.status, StatusCode::OK);
+        request_line(&logs, response.header("x-request-id"))["tier"].clone()
+    };
+    assert_eq!(
+        tier_of(a.get(&uri, None).await),
+        "db",
+        "the first read loads"
+    );
+    assert_eq!(
+        tier_of(a.get(&uri, None).await),
+        "l1",
+        "then it is in process"
+    );
+    assert_eq!(tier_of(b.get(&uri, None).await), "l2", "and shared with b");
+    let line = request_line(&logs, a.get("/healthz", None).await.header("x-request-id"));
+    assert!(
+        line.get("tier").is_none(),
+        "no cache behind /healthz: {line}"
+    );
 }
