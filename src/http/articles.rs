@@ -282,7 +282,7 @@ impl ArticlePatch {
 
 /// List articles.
 #[utoipa::path(
-    get, path = "/articles", tag = "articles",
+    get, path = "/api/v1/articles", tag = "articles",
     params(ArticleListParams),
     responses(
         (status = 200, description = "One page of articles, without bodies", body = ListView<ArticleView>),
@@ -311,7 +311,7 @@ pub async fn list_articles(
 
 /// Read one article.
 #[utoipa::path(
-    get, path = "/articles/{id}", tag = "articles",
+    get, path = "/api/v1/articles/{id}", tag = "articles",
     params(("id" = i64, Path, description = "Article id")),
     responses(
         (status = 200, description = "The article", body = ArticleView),
@@ -342,7 +342,7 @@ pub async fn find_article(
 
 /// Create an article (authors, editors and admins).
 #[utoipa::path(
-    post, path = "/articles", tag = "articles",
+    post, path = "/api/v1/articles", tag = "articles",
     request_body = ArticleInput,
     responses(
         (status = 201, description = "Created; Location names it", body = ArticleView),
@@ -381,7 +381,7 @@ pub async fn create_article(
 
 /// Replace an article.
 #[utoipa::path(
-    put, path = "/articles/{id}", tag = "articles",
+    put, path = "/api/v1/articles/{id}", tag = "articles",
     params(
         ("id" = i64, Path, description = "Article id"),
         ("If-Match" = Option<String>, Header, nullable = false, description = "The article's ETag or version; 412 if it has changed"),
@@ -412,7 +412,7 @@ pub async fn replace_article(
 
 /// Change some fields of an article.
 #[utoipa::path(
-    patch, path = "/articles/{id}", tag = "articles",
+    patch, path = "/api/v1/articles/{id}", tag = "articles",
     params(
         ("id" = i64, Path, description = "Article id"),
         ("If-Match" = Option<String>, Header, nullable = false, description = "The article's ETag or version; 412 if it has changed"),
@@ -443,7 +443,7 @@ pub async fn update_article(
 
 /// Delete an article with its comments.
 #[utoipa::path(
-    delete, path = "/articles/{id}", tag = "articles",
+    delete, path = "/api/v1/articles/{id}", tag = "articles",
     params(
         ("id" = i64, Path, description = "Article id"),
         ("If-Match" = Option<String>, Header, nullable = false, description = "The article's ETag or version; 412 if it has changed"),

@@ -58,7 +58,7 @@ fn comment_caching(app: &AppState, draft: bool) -> Caching<'_> {
 
 /// List an article's comments, oldest first.
 #[utoipa::path(
-    get, path = "/articles/{id}/comments", tag = "comments",
+    get, path = "/api/v1/articles/{id}/comments", tag = "comments",
     params(("id" = i64, Path, description = "Article id"), PageParams),
     responses(
         (status = 200, description = "One page of comments", body = ListView<CommentView>),
@@ -84,7 +84,7 @@ pub async fn list_comments(
 
 /// Comment on an article (any signed-in user).
 #[utoipa::path(
-    post, path = "/articles/{id}/comments", tag = "comments",
+    post, path = "/api/v1/articles/{id}/comments", tag = "comments",
     params(("id" = i64, Path, description = "Article id")),
     request_body = CommentInput,
     responses(
@@ -113,7 +113,7 @@ pub async fn create_comment(
 
 /// Read one comment.
 #[utoipa::path(
-    get, path = "/comments/{id}", tag = "comments",
+    get, path = "/api/v1/comments/{id}", tag = "comments",
     params(("id" = i64, Path, description = "Comment id")),
     responses(
         (status = 200, description = "The comment", body = CommentView),
@@ -138,7 +138,7 @@ pub async fn find_comment(
 
 /// Delete a comment (its author, editors and admins).
 #[utoipa::path(
-    delete, path = "/comments/{id}", tag = "comments",
+    delete, path = "/api/v1/comments/{id}", tag = "comments",
     params(("id" = i64, Path, description = "Comment id")),
     responses(
         (status = 204, description = "Deleted"),

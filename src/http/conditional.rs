@@ -100,6 +100,9 @@ pub fn serve(entry: &Entry, request: &ReadRequest, caching: Caching<'_>) -> Resp
         response
     };
     let headers = response.headers_mut();
+    // Room for every header the response will carry (these, CORS, the
+    // request id, hyper's), so the map is allocated once.
+    headers.reserve(16);
     let prebuilt = &entry.headers;
     headers.insert(header::ETAG, prebuilt.etag(coding).clone());
     if let Some(value) = &prebuilt.last_modified {

@@ -30,7 +30,7 @@ use super::throttle::{self, Admission};
 use crate::app::AppState;
 use crate::error::{ApiError, PROBLEM_JSON, problem_for_status};
 use crate::metrics::{self, RequestMetrics};
-use crate::ratelimit::{Class, Decision};
+use crate::ratelimit::{Bucket, Class, Decision};
 
 /// Route label of requests no route matched.
 const UNMATCHED: &str = "unmatched";
@@ -152,7 +152,7 @@ where
 async fn ask_then_call<S>(
     app: AppState,
     class: Class,
-    key: String,
+    key: Bucket,
     inner: S,
     request: Request,
     timeout: Duration,

@@ -1,12 +1,10 @@
-//! Checks at the edge, before any routing: request ids that are safe to log
-//! and echo, and sizes of the request line and headers.
+//! Sizes of the request line and headers.
 //!
 //! hyper refuses what exceeds its own buffers (about 400 KiB of headers, 64
 //! KiB of URI) with a bare 431 or 414 before the service sees the request;
 //! these lower limits answer the same statuses as problem JSON.
 
 use axum::extract::Request;
-use axum::http::HeaderName;
 
 use crate::error::ApiError;
 
@@ -14,27 +12,6 @@ use crate::error::ApiError;
 pub const MAX_URI_BYTES: usize = 16 * 1024;
 /// Most header bytes (names and values) accepted in one request.
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
-/// Longest client-chosen request id that is kept.
-const MAX_REQUEST_ID_BYTES: usize = 64;
-
-/// Drops a client's request id unless it is short and of plain characters
-/// (`A-Z a-z 0-9 . _ -`), so a fresh one is made: ids go into every log
-/// line and back to the client verbatim.
-pub fn drop_unsafe_request_id(mut request: Request, header: &HeaderName) -> Request {
-    let safe = request.headers().get(header).is_none_or(|value| {
-        let bytes = value.as_bytes();
-        !bytes.is_empty()
-            && bytes.len() <= MAX_REQUEST_ID_BYTES
-            && bytes
-                .iter()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(b))
-    });
-    if !safe {
-        request.headers_mut().remove(header);
-    }
-    request
-}
-
 /// 414 for an over-long URI, 431 for oversized headers.
 pub fn oversized(request: &Request) -> Option<ApiError> {
     let uri = request.uri();

@@ -4,12 +4,14 @@
 mod articles;
 mod comments;
 mod conditional;
+mod cors;
 mod edge;
 mod extract;
 mod guard;
 mod middleware;
 mod ops;
 mod problems;
+mod request_id;
 mod request_log;
 mod rules;
 mod serde_errors;
@@ -85,13 +87,12 @@ pub fn api_router() -> OpenApiRouter<AppState> {
 
 /// Every route but `/metrics`.
 fn public_routes() -> OpenApiRouter<AppState> {
-    let v1 = OpenApiRouter::new()
+    // Full paths rather than `nest`, which would rewrite each request's URI.
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(articles::router())
         .merge(comments::router())
         .merge(tags::router())
         .merge(users::router())
-        .merge(tokens::router());
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .nest("/api/v1", v1)
+        .merge(tokens::router())
         .merge(ops::router())
 }

@@ -39,7 +39,7 @@ pub struct TagPageParams {
 
 /// List tags, most used first, then by name.
 #[utoipa::path(
-    get, path = "/tags", tag = "tags",
+    get, path = "/api/v1/tags", tag = "tags",
     params(TagPageParams),
     responses(
         (status = 200, description = "One page of tags", body = ListView<TagView>),

@@ -16,7 +16,7 @@ use axum::http::{Method, header};
 
 use crate::app::App;
 use crate::error::ApiError;
-use crate::ratelimit::{Class, Decision, RateLimiter, username_key};
+use crate::ratelimit::{Bucket, Class, Decision, RateLimiter};
 
 const EXEMPT: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 
@@ -27,7 +27,7 @@ pub enum Admission {
     /// Counted in an in-process bucket.
     Decided(Class, Decision),
     /// To be counted in a bucket shared through Redis.
-    Ask(Class, String),
+    Ask(Class, Bucket),
 }
 
 /// Counts the request in its bucket, deciding at once where the bucket is in
@@ -47,8 +47,8 @@ pub fn admit(app: &App, request: &Request) -> Admission {
         return Admission::Free;
     };
     match limiter.check_now(class, key) {
-        Ok(decision) => Admission::Decided(class, decision),
-        Err(key) => Admission::Ask(class, key),
+        Some(decision) => Admission::Decided(class, decision),
+        None => Admission::Ask(class, key),
     }
 }
 
@@ -59,7 +59,7 @@ pub async fn limit_username(app: &App, username: &str) -> Result<(), ApiError> {
         return Ok(());
     };
     let decision = limiter
-        .check(Class::TokenUsername, username_key(username))
+        .check(Class::TokenUsername, Bucket::username(username))
         .await;
     if decision.allowed {
         Ok(())
@@ -80,11 +80,11 @@ fn classify(method: &Method, route: Option<&str>) -> Option<Class> {
 
 /// `u:<id>` for a caller with a valid token (reads and writes), else
 /// `ip:<address>`; `None` when neither is known.
-fn bucket_key(app: &App, limiter: &RateLimiter, class: Class, request: &Request) -> Option<String> {
+fn bucket_key(app: &App, limiter: &RateLimiter, class: Class, request: &Request) -> Option<Bucket> {
     if matches!(class, Class::Read | Class::Write)
         && let Some(id) = token_user(app, request)
     {
-        return Some(format!("u:{id}"));
+        return Some(Bucket::User(id));
     }
     let peer = request
         .extensions()
@@ -92,7 +92,7 @@ fn bucket_key(app: &App, limiter: &RateLimiter, class: Class, request: &Request)
         .map(|ConnectInfo(addr)| addr.ip());
     limiter
         .client_ip(peer, request.headers())
-        .map(|ip| format!("ip:{ip}"))
+        .map(Bucket::Client)
 }
 
 /// The user id of a valid bearer token; an invalid one counts as none (the

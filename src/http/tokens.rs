@@ -69,7 +69,7 @@ impl Validate for TokenRequest {
 
 /// Issue tokens.
 #[utoipa::path(
-    post, path = "/tokens", tag = "auth",
+    post, path = "/api/v1/tokens", tag = "auth",
     request_body = TokenRequest,
     responses(
         (status = 200, description = "A short-lived access token and a refresh token", body = TokenView),

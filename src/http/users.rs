@@ -48,7 +48,7 @@ pub struct UserPatch {
 
 /// Register an account.
 #[utoipa::path(
-    post, path = "/users", tag = "users",
+    post, path = "/api/v1/users", tag = "users",
     request_body = RegisterInput,
     responses(
         (status = 201, description = "Registered; Location names the user", body = UserView),
@@ -80,7 +80,7 @@ pub async fn register_user(
 
 /// The signed-in user.
 #[utoipa::path(
-    get, path = "/users/me", tag = "users",
+    get, path = "/api/v1/users/me", tag = "users",
     responses(
         (status = 200, description = "The caller's account", body = UserView),
         Unauthorized,
@@ -106,7 +106,7 @@ pub async fn find_me(
 
 /// A user's public profile.
 #[utoipa::path(
-    get, path = "/users/{id}", tag = "users",
+    get, path = "/api/v1/users/{id}", tag = "users",
     params(("id" = i64, Path, description = "User id")),
     responses(
         (status = 200, description = "The user", body = UserView),
@@ -129,7 +129,7 @@ pub async fn find_user(
 
 /// Change a user's role (admins only).
 #[utoipa::path(
-    patch, path = "/users/{id}", tag = "users",
+    patch, path = "/api/v1/users/{id}", tag = "users",
     params(("id" = i64, Path, description = "User id")),
     request_body = UserPatch,
     responses(

@@ -8,10 +8,10 @@ use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DashMapStateStore;
 use governor::{Quota, RateLimiter};
 
-use super::{Decision, Rate};
+use super::{Bucket, Decision, Rate};
 
 type Keyed =
-    RateLimiter<String, DashMapStateStore<String>, DefaultClock, StateInformationMiddleware>;
+    RateLimiter<Bucket, DashMapStateStore<Bucket>, DefaultClock, StateInformationMiddleware>;
 
 pub struct LocalBuckets {
     limiters: Vec<(Keyed, Rate)>,
@@ -34,7 +34,7 @@ impl LocalBuckets {
         Self { limiters }
     }
 
-    pub fn check(&self, index: usize, key: String) -> Decision {
+    pub fn check(&self, index: usize, key: Bucket) -> Decision {
         let (limiter, rate) = &self.limiters[index];
         match limiter.check_key(&key) {
             Ok(snapshot) => {

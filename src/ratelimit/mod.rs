@@ -13,6 +13,7 @@ mod client;
 mod local;
 mod shared;
 
+use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -107,11 +108,35 @@ fn whole_seconds(duration: Duration) -> u64 {
     duration.as_secs() + u64::from(duration.subsec_nanos() > 0)
 }
 
-/// A bucket key for a username that keeps neither its case nor its length:
-/// usernames are case-insensitive, and any string may be sent.
-pub fn username_key(username: &str) -> String {
-    let digest = Sha256::digest(username.to_lowercase().as_bytes());
-    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+/// Whose bucket a request is counted in. Built on every request, so it is
+/// plain data; spelt out (`u:42`, `ip:10.0.0.1`, a username's hash) only for
+/// a bucket kept in Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Bucket {
+    User(i64),
+    Client(IpAddr),
+    /// A username, by a hash that keeps neither its case nor its length:
+    /// usernames are case-insensitive, and any string may be sent.
+    Username(u64),
+}
+
+impl Bucket {
+    pub fn username(username: &str) -> Self {
+        let digest = Sha256::digest(username.to_lowercase().as_bytes());
+        let mut first = [0; 8];
+        first.copy_from_slice(&digest[..8]);
+        Bucket::Username(u64::from_be_bytes(first))
+    }
+}
+
+impl fmt::Display for Bucket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Bucket::User(id) => write!(f, "u:{id}"),
+            Bucket::Client(ip) => write!(f, "ip:{ip}"),
+            Bucket::Username(hash) => write!(f, "{hash:016x}"),
+        }
+    }
 }
 
 /// The GCRA parameters of one limit.
@@ -169,11 +194,11 @@ impl RateLimiter {
     }
 
     /// Takes one request from `class`'s bucket for `key`.
-    pub async fn check(&self, class: Class, key: String) -> Decision {
+    pub async fn check(&self, class: Class, key: Bucket) -> Decision {
         let index = class as usize;
         if class != Class::Read
             && let Some(shared) = &self.shared
-            && let Some(decision) = shared.check(class.name(), &key, self.rates[index]).await
+            && let Some(decision) = shared.check(class.name(), key, self.rates[index]).await
         {
             return decision;
         }
@@ -181,12 +206,12 @@ impl RateLimiter {
     }
 
     /// Takes one request from `class`'s bucket for `key` if that bucket is
-    /// in process; gives the key back if it is shared (ask [`Self::check`]).
-    pub fn check_now(&self, class: Class, key: String) -> Result<Decision, String> {
+    /// in process; `None` if it is shared (ask [`Self::check`]).
+    pub fn check_now(&self, class: Class, key: Bucket) -> Option<Decision> {
         if class != Class::Read && self.shared.is_some() {
-            return Err(key);
+            return None;
         }
-        Ok(self.local.check(class as usize, key))
+        Some(self.local.check(class as usize, key))
     }
 
     /// Forgets in-process buckets that are full again, bounding memory.

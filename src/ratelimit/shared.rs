@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use redis::Script;
 use redis::aio::MultiplexedConnection;
 
-use super::{Decision, Rate};
+use super::{Bucket, Decision, Rate};
 
 /// KEYS[1]: the bucket. ARGV[1]: the refill interval in microseconds,
 /// ARGV[2]: the bucket size. The key holds the theoretical arrival time
@@ -63,7 +63,7 @@ impl SharedBuckets {
     }
 
     /// The shared verdict, or `None` if Redis did not give one in time.
-    pub async fn check(&self, class: &str, key: &str, rate: Rate) -> Option<Decision> {
+    pub async fn check(&self, class: &str, key: Bucket, rate: Rate) -> Option<Decision> {
         if now_ms() < self.paused_until_ms.load(Ordering::Relaxed) {
             return None;
         }

@@ -220,6 +220,43 @@ async fn a_cors_preflight_on_articles_is_answered() {
     assert!(exposed.contains("etag"), "{exposed}");
 }
 
+#[tokio::test]
+async fn with_listed_origins_every_read_varies_on_origin_and_names_only_listed_ones() {
+    let listed = "https://app.example.com";
+    let app = TestApp::with_settings(Backend::Sqlite, |s| {
+        s.server.cors_origins = vec![listed.to_owned()];
+    })
+    .await;
+    let get = |origin: Option<&str>| {
+        let mut request = Request::get("/api/v1/articles");
+        if let Some(origin) = origin {
+            request = request.header(header::ORIGIN, origin);
+        }
+        app.send(request.body(Body::empty()).unwrap())
+    };
+    let varies = |response: &crate::support::TestResponse| -> String {
+        let values = response.headers.get_all(header::VARY).iter();
+        let values: Vec<&str> = values.map(|v| v.to_str().unwrap()).collect();
+        values.join(", ").to_lowercase()
+    };
+
+    for origin in [None, Some(listed), Some("https://evil.example")] {
+        let response = get(origin).await;
+        assert_eq!(response.status, StatusCode::OK);
+        let vary = varies(&response);
+        // A shared cache must not hand one origin's answer to another.
+        assert!(vary.contains("origin"), "{origin:?}: {vary}");
+        assert!(vary.contains("accept-encoding"), "{origin:?}: {vary}");
+        let exposed = response
+            .header("access-control-expose-headers")
+            .to_lowercase();
+        assert!(exposed.contains("x-request-id"), "{origin:?}: {exposed}");
+        let allowed = response.headers.get("access-control-allow-origin");
+        let expected = origin.filter(|o| *o == listed);
+        assert_eq!(allowed.map(|v| v.to_str().unwrap()), expected, "{origin:?}");
+    }
+}
+
 /// A whole HTTP/1.1 exchange on a real socket, as raw text.
 async fn raw_get(address: std::net::SocketAddr, path: &'static str) -> String {
     tokio::task::spawn_blocking(move || {
