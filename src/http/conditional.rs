@@ -140,7 +140,8 @@ pub fn written(status: StatusCode, entry: &Entry, location: Option<String>) -> R
     response
 }
 
-/// brotli, else gzip, else identity, as `Accept-Encoding` allows (`q=0` refuses).
+/// brotli, else gzip, else identity, as `Accept-Encoding` allows (`q=0`
+/// refuses; `*` covers the codings not listed). One pass, no allocation.
 fn preferred_coding(request: &HeaderMap) -> Coding {
     let Some(accept) = request
         .get(header::ACCEPT_ENCODING)
@@ -148,47 +149,36 @@ fn preferred_coding(request: &HeaderMap) -> Coding {
     else {
         return Coding::Identity;
     };
-    // The q-value given to a coding; `*` covers only codings not listed.
-    let quality = |name: &str| -> Option<f32> {
-        let mut wildcard = None;
-        for item in accept.split(',') {
-            let mut parts = item.split(';').map(str::trim);
-            let coding = parts.next().unwrap_or_default();
-            let q = parts
-                .find_map(|p| p.replace(' ', "").parse::<Quality>().ok())
-                .map_or(1.0, |q| q.0);
-            if coding.eq_ignore_ascii_case(name) {
-                return Some(q);
-            }
-            if coding == "*" {
-                wildcard = Some(q);
-            }
+    let (mut br, mut gzip, mut any) = (None, None, None);
+    for item in accept.split(',') {
+        let mut parts = item.split(';');
+        let coding = parts.next().unwrap_or_default().trim();
+        let q = parts.find_map(quality).unwrap_or(1.0);
+        if coding.eq_ignore_ascii_case("br") {
+            br.get_or_insert(q);
+        } else if coding.eq_ignore_ascii_case("gzip") {
+            gzip.get_or_insert(q);
+        } else if coding == "*" {
+            any.get_or_insert(q);
         }
-        wildcard
-    };
-    let accepts = |name: &str| quality(name).is_some_and(|q| q > 0.0);
-    if accepts("br") {
+    }
+    let accepts = |q: Option<f32>| q.or(any).is_some_and(|q| q > 0.0);
+    if accepts(br) {
         Coding::Brotli
-    } else if accepts("gzip") {
+    } else if accepts(gzip) {
         Coding::Gzip
     } else {
         Coding::Identity
     }
 }
 
-/// A `q=` parameter.
-struct Quality(f32);
-
-impl std::str::FromStr for Quality {
-    type Err = ();
-
-    fn from_str(s: &str) -> Result<Self, ()> {
-        let value = s
-            .strip_prefix("q=")
-            .or_else(|| s.strip_prefix("Q="))
-            .ok_or(())?;
-        value.parse().map(Quality).map_err(|_| ())
-    }
+/// The value of a `q=` parameter (`q = 0.5` too).
+fn quality(parameter: &str) -> Option<f32> {
+    let (name, value) = parameter.split_once('=')?;
+    name.trim()
+        .eq_ignore_ascii_case("q")
+        .then(|| value.trim().parse().ok())
+        .flatten()
 }
 
 /// `If-None-Match` uses weak comparison (RFC 9110 13.1.2): a CDN that
@@ -265,6 +255,14 @@ mod tests {
         assert_eq!(coding("br;q=0, *"), Coding::Gzip);
         assert_eq!(coding("*;q=0, gzip"), Coding::Gzip);
         assert_eq!(coding("identity"), Coding::Identity);
+        assert_eq!(coding("BR"), Coding::Brotli);
+        assert_eq!(coding("gzip; q = 0, br;q=0"), Coding::Identity);
+        assert_eq!(coding("gzip;q=0.5, *;q=0"), Coding::Gzip);
+        assert_eq!(
+            coding("br;q=0, br"),
+            Coding::Identity,
+            "the first mention counts"
+        );
         assert_eq!(preferred_coding(&HeaderMap::new()), Coding::Identity);
     }
 
