@@ -192,7 +192,7 @@ impl ArticleListParams {
 }
 
 /// A new article, or the full replacement of one (`PUT`).
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Clone, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ArticleInput {
     #[validate(length(min = 1, max = 200), custom(function = "rules::not_blank"))]
@@ -219,7 +219,7 @@ pub struct ArticleInput {
 }
 
 /// Changes to some fields of an article (`PATCH`); absent fields stay.
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Clone, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ArticlePatch {
     #[validate(length(min = 1, max = 200), custom(function = "rules::not_blank"))]
@@ -370,7 +370,7 @@ pub async fn create_article(
         .writer
         .create_article(author, &content, derived)
         .await
-        .map_err(|err| write_error(err, &HeaderMap::new()))?;
+        .map_err(|err| store_error(err, false))?;
     let location = format!("{ARTICLES_PATH}/{}", article.id);
     Ok(written(
         StatusCode::CREATED,
@@ -405,9 +405,12 @@ pub async fn replace_article(
     headers: HeaderMap,
     Valid(input): Valid<ArticleInput>,
 ) -> Result<Response, ApiError> {
-    let current = editable_article(&app, &user, id, &headers).await?;
-    let (content, _) = input.into_content(Some(&current.slug));
-    save(&app, current, content, &headers).await
+    unconditionally_retried(&headers, || async {
+        let current = editable_article(&app, &user, id, &headers).await?;
+        let (content, _) = input.clone().into_content(Some(&current.slug));
+        save(&app, current, content).await
+    })
+    .await
 }
 
 /// Change some fields of an article.
@@ -436,9 +439,12 @@ pub async fn update_article(
     headers: HeaderMap,
     Valid(patch): Valid<ArticlePatch>,
 ) -> Result<Response, ApiError> {
-    let current = editable_article(&app, &user, id, &headers).await?;
-    let content = patch.apply(current.clone());
-    save(&app, current, content, &headers).await
+    unconditionally_retried(&headers, || async {
+        let current = editable_article(&app, &user, id, &headers).await?;
+        let content = patch.clone().apply(current.clone());
+        save(&app, current, content).await
+    })
+    .await
 }
 
 /// Delete an article with its comments.
@@ -464,12 +470,12 @@ pub async fn delete_article(
     AppPath(id): AppPath<i64>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    let current = editable_article(&app, &user, id, &headers).await?;
-    app.writer
-        .delete_article(&current)
-        .await
-        .map_err(|err| write_error(err, &headers))?;
-    Ok(StatusCode::NO_CONTENT)
+    unconditionally_retried(&headers, || async {
+        let current = editable_article(&app, &user, id, &headers).await?;
+        app.writer.delete_article(&current).await?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
 }
 
 /// Loads an article for a write and checks the caller may make it:
@@ -499,14 +505,54 @@ async fn save(
     app: &AppState,
     current: Article,
     content: ArticleContent,
-    headers: &HeaderMap,
-) -> Result<Response, ApiError> {
-    let article = app
-        .writer
-        .update_article(&current, &content)
-        .await
-        .map_err(|err| write_error(err, headers))?;
+) -> Result<Response, WriteError> {
+    let article = app.writer.update_article(&current, &content).await?;
     Ok(written(StatusCode::OK, &Entry::article(article), None))
+}
+
+/// Reads of a write without `If-Match` made again after another write
+/// moved the article on, before one is answered 409.
+const UNCONDITIONAL_ATTEMPTS: usize = 10;
+
+/// Runs a read-check-write of an article. Without `If-Match` the client set
+/// no precondition, so a concurrent write that lands between its read and
+/// its write is not its conflict: it is made again on the newer version.
+/// With `If-Match`, that race answers 412 (the precondition no longer holds).
+async fn unconditionally_retried<T, F, Fut>(headers: &HeaderMap, write: F) -> Result<T, ApiError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T, WriteError>>,
+{
+    let conditional = has_if_match(headers);
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match write().await {
+            Ok(done) => return Ok(done),
+            Err(WriteError::Store(StoreError::Stale))
+                if !conditional && attempts < UNCONDITIONAL_ATTEMPTS => {}
+            Err(WriteError::Store(err)) => return Err(store_error(err, conditional)),
+            Err(WriteError::Api(err)) => return Err(err),
+        }
+    }
+}
+
+/// A write's refusal before it reached the store, or the store's.
+enum WriteError {
+    Api(ApiError),
+    Store(StoreError),
+}
+
+impl From<ApiError> for WriteError {
+    fn from(err: ApiError) -> Self {
+        WriteError::Api(err)
+    }
+}
+
+impl From<StoreError> for WriteError {
+    fn from(err: StoreError) -> Self {
+        WriteError::Store(err)
+    }
 }
 
 fn not_found() -> ApiError {
@@ -514,12 +560,11 @@ fn not_found() -> ApiError {
 }
 
 /// Maps a failed write: a taken slug is 409; losing a race to a concurrent
-/// write is 412 for a conditional request (its precondition no longer
-/// holds), else 409.
-fn write_error(err: StoreError, headers: &HeaderMap) -> ApiError {
+/// write is 412 for a conditional request, else (every retry lost) 409.
+fn store_error(err: StoreError, conditional: bool) -> ApiError {
     match err {
         StoreError::Duplicate => ApiError::Conflict("another article has this slug".into()),
-        StoreError::Stale if has_if_match(headers) => ApiError::PreconditionFailed,
+        StoreError::Stale if conditional => ApiError::PreconditionFailed,
         other => other.into(),
     }
 }

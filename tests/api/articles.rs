@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use sqlx::{AnyConnection, Connection};
 
 use crate::on_both_backends;
-use crate::support::{TestApp, TestResponse, TestUser};
+use crate::support::{TestApp, TestResponse, TestUser, json_request};
 
 const ARTICLES: &str = "/api/v1/articles";
 
@@ -1528,6 +1528,42 @@ async fn concurrent_conditional_updates_let_exactly_one_win(app: &TestApp) {
     assert_eq!(read["title"], winner.json()["title"]);
 }
 
+/// Without If-Match a client set no precondition: writes racing on one
+/// article all land, each on the version the one before it left.
+async fn concurrent_unconditional_updates_all_land(app: &TestApp) {
+    let ada = app.user("ada", Role::Author).await;
+    let ed = app.user("ed", Role::Editor).await;
+    let article = app
+        .article(&ada, json!({"title": "Contended", "body": "Text."}))
+        .await;
+    let path = path_of(&article);
+    const WRITERS: usize = 8;
+
+    let writes = (0..WRITERS).map(|i| {
+        let (user, body) = if i % 2 == 0 {
+            (&ada, json!({"summary": format!("by writer {i}")}))
+        } else {
+            (&ed, json!({"title": format!("Title {i}"), "body": "Text.", "summary": format!("by writer {i}")}))
+        };
+        let method = if i % 4 == 3 { Method::PUT } else { Method::PATCH };
+        let request = json_request(method, &path, Some(body), Some(&user.token));
+        app.spawn(request.map(Body::from))
+    });
+    let writes: Vec<_> = writes.collect();
+    let mut responses = Vec::new();
+    for write in writes {
+        responses.push(write.await);
+    }
+    let read = app.get(&path, Some(&ada.token)).await.json();
+    close_pool(app).await;
+
+    for response in responses {
+        let response = response.unwrap();
+        assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    }
+    assert_eq!(read["version"], 1 + WRITERS as i64);
+}
+
 async fn patching_to_a_slug_another_article_has_is_a_conflict(app: &TestApp) {
     let ada = app.user("ada", Role::Author).await;
     let first = app
@@ -1774,6 +1810,7 @@ on_both_backends!(
     if_match_with_the_current_etag_or_version_succeeds,
     a_stale_if_match_is_a_precondition_failure,
     concurrent_conditional_updates_let_exactly_one_win,
+    concurrent_unconditional_updates_all_land,
     patching_to_a_slug_another_article_has_is_a_conflict,
     deleting_an_article_answers_204_and_it_is_gone,
     another_author_may_not_delete_an_article,
