@@ -1,12 +1,13 @@
 //! A finished response: encoded JSON, its compressed variants, validators and
 //! CDN tags. Serving one does no encoding, no compression and no database work.
 
-use std::io::Write;
+use std::cell::RefCell;
 
 use axum::body::Bytes;
 use axum::http::HeaderValue;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use flate2::{Compress, Compression, FlushCompress, Status};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -157,7 +158,7 @@ impl Entry {
     /// Adds the compressed variants (done once, when the entry is cached).
     pub fn compressed(mut self) -> Self {
         if self.body.len() >= COMPRESS_MIN_BYTES {
-            self.gzip = Some(gzip(&self.body)).filter(|z| z.len() < self.body.len());
+            self.gzip = gzip(&self.body).filter(|z| z.len() < self.body.len());
             self.brotli = Some(brotli(&self.body)).filter(|z| z.len() < self.body.len());
         }
         self
@@ -271,10 +272,36 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn gzip(body: &[u8]) -> Bytes {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
-    let _ = encoder.write_all(body);
-    Bytes::from(encoder.finish().unwrap_or_default())
+thread_local! {
+    /// One deflate state per thread, reset for each body: a fresh one is
+    /// large and zeroed, and making it took five times as long as
+    /// compressing a typical article (`bench/RESULTS.md`).
+    static DEFLATE: RefCell<Compress> = RefCell::new(Compress::new(Compression::new(6), false));
+}
+
+/// gzip (RFC 1952): a fixed header, the raw deflate stream, CRC-32 and
+/// length; `None` if deflate fails (the entry then has no gzip variant).
+fn gzip(body: &[u8]) -> Option<Bytes> {
+    const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
+    let mut out = Vec::with_capacity(HEADER.len() + body.len() / 2 + 64);
+    out.extend_from_slice(&HEADER);
+    DEFLATE.with_borrow_mut(|deflate| {
+        deflate.reset();
+        loop {
+            let consumed = usize::try_from(deflate.total_in()).ok()?;
+            out.reserve(body.len() / 4 + 64);
+            let input = body.get(consumed..)?;
+            match deflate.compress_vec(input, &mut out, FlushCompress::Finish) {
+                Ok(Status::StreamEnd) => return Some(()),
+                Ok(Status::Ok | Status::BufError) => {}
+                Err(_) => return None,
+            }
+        }
+    })?;
+    out.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
+    // ISIZE is the length modulo 2^32.
+    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    Some(Bytes::from(out))
 }
 
 fn brotli(body: &[u8]) -> Bytes {
@@ -313,6 +340,26 @@ mod tests {
         assert!(entry.visible_to(Some((8, true))));
         assert!(!entry.visible_to(Some((8, false))));
         assert!(!entry.visible_to(None));
+    }
+
+    #[test]
+    fn gzip_reuses_its_state_and_holds_bodies_of_any_size() {
+        // Incompressible bytes need more room than the first guess, and one
+        // thread's state serves body after body.
+        let mut noise = Vec::with_capacity(300_000);
+        let mut x: u32 = 1;
+        for _ in 0..300_000 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            noise.push((x >> 16) as u8);
+        }
+        for body in [&noise[..], b"short", &noise[..1000], b""] {
+            let zipped = gzip(body).expect("deflate works");
+            let mut unzipped = Vec::new();
+            flate2::read::GzDecoder::new(&zipped[..])
+                .read_to_end(&mut unzipped)
+                .unwrap();
+            assert_eq!(unzipped, body);
+        }
     }
 
     #[test]

@@ -296,13 +296,12 @@ impl L2 {
         let entry_key = self.entry_key(key);
         let (generations, bytes) = self
             .run("fetch", |conn| async move {
-                let reads = generation_keys.iter().map(|k| get(conn.clone(), k));
                 let (generations, entry) =
-                    tokio::join!(join_all(reads), get(conn.clone(), &entry_key));
+                    get_all(conn.clone(), &generation_keys, &entry_key).await?;
                 let mut values = Vec::with_capacity(generations.len());
                 let mut missing = Vec::new();
                 for (i, value) in generations.into_iter().enumerate() {
-                    let value = value?.and_then(|v| parse_generation(&v));
+                    let value = value.and_then(|v| parse_generation(&v));
                     if value.is_none() {
                         missing.push(i);
                     }
@@ -315,7 +314,7 @@ impl L2 {
                 for (i, value) in missing.iter().zip(join_all(created).await) {
                     values[*i] = parse_generation(&value?).unwrap_or(0);
                 }
-                Ok((Generations(values), entry?))
+                Ok((Generations(values), entry))
             })
             .await?;
         let value = bytes
@@ -520,6 +519,33 @@ impl OneKeyScript {
             hash: redis::Script::new(text).get_hash().to_owned(),
         }
     }
+}
+
+/// The generation keys' values and the entry's. On one node they travel
+/// as one pipeline (one round trip, one wake of the connection); a cluster
+/// keeps them on different nodes, so each is its own request there.
+async fn get_all(
+    mut conn: Conn,
+    generation_keys: &[String],
+    entry_key: &str,
+) -> Result<(Vec<Option<Vec<u8>>>, Option<Vec<u8>>), L2Error> {
+    if let Conn::Single(_) = conn {
+        let mut pipeline = redis::pipe();
+        for key in generation_keys
+            .iter()
+            .map(String::as_str)
+            .chain([entry_key])
+        {
+            pipeline.get(key);
+        }
+        let mut values: Vec<Option<Vec<u8>>> = pipeline.query_async(&mut conn).await?;
+        let entry = values.pop().flatten();
+        return Ok((values, entry));
+    }
+    let reads = generation_keys.iter().map(|k| get(conn.clone(), k));
+    let (generations, entry) = tokio::join!(join_all(reads), get(conn.clone(), entry_key));
+    let generations = generations.into_iter().collect::<Result<_, _>>()?;
+    Ok((generations, entry?))
 }
 
 async fn get(mut conn: Conn, key: &str) -> Result<Option<Vec<u8>>, L2Error> {
