@@ -1,5 +1,7 @@
 //! `/articles`: list, read, create, replace, patch and delete.
 
+use std::time::Duration;
+
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -530,7 +532,13 @@ where
         match write().await {
             Ok(done) => return Ok(done),
             Err(WriteError::Store(StoreError::Stale))
-                if !conditional && attempts < UNCONDITIONAL_ATTEMPTS => {}
+                if !conditional && attempts < UNCONDITIONAL_ATTEMPTS =>
+            {
+                // A random pause, doubling its range, spreads writers that
+                // keep colliding on one article.
+                let most = 1u64 << attempts.min(6);
+                tokio::time::sleep(Duration::from_millis(rand::random_range(0..=most))).await;
+            }
             Err(WriteError::Store(err)) => return Err(store_error(err, conditional)),
             Err(WriteError::Api(err)) => return Err(err),
         }

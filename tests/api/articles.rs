@@ -1537,7 +1537,7 @@ async fn concurrent_unconditional_updates_all_land(app: &TestApp) {
         .article(&ada, json!({"title": "Contended", "body": "Text."}))
         .await;
     let path = path_of(&article);
-    const WRITERS: usize = 8;
+    const WRITERS: usize = 16;
 
     let writes = (0..WRITERS).map(|i| {
         let (user, body) = if i % 2 == 0 {
