@@ -39,7 +39,7 @@ if ! mysql -uroot -e "USE $DB" 2>/dev/null; then
     mysql -uroot -e "CREATE DATABASE $DB"
     "$BIN" seed --articles "$ARTICLES" >/dev/null 2>&1
 fi
-mysql -uroot -N "$DB" -e "SELECT id FROM articles WHERE status = 'published'" >"$TMP/ids"
+mysql -uroot -N "$DB" -e "SELECT id FROM articles WHERE status = 'published' LIMIT ${IDS:-100000000}" >"$TMP/ids"
 
 taskset -c 0 "$BIN" serve & SERVER_PID=$!
 for _ in $(seq 100); do curl -sf -o /dev/null "127.0.0.1:$PORT/healthz" && break; sleep 0.1; done
@@ -51,10 +51,12 @@ taskset -c 1 wrk -t1 -c32 -d"${DURATION}s" -H 'Accept-Encoding: gzip' -s bench/r
 WRK_PID=$!
 for elapsed in $(seq 10 10 "$DURATION"); do
     sleep 10
-    fills=$(curl -s "127.0.0.1:$PORT/metrics" |
-        awk '/^feedgate_cache_fills_total\{route="article"\}/ {print $2}')
-    printf '%4d s  RSS %4d MB  (budget %d MB)  articles loaded %s\n' \
-        "$elapsed" "$(rss_mb)" "$BUDGET_MB" "${fills:-0}"
+    curl -s "127.0.0.1:$PORT/metrics" >"$TMP/metrics"
+    metric() { awk -v name="$1" '$1 == name {printf "%.0f", $2}' "$TMP/metrics"; }
+    printf '%4d s  RSS %4d MB  (budget %d MB, L1 holds %d entries weighing %d MB)  articles loaded %s\n' \
+        "$elapsed" "$(rss_mb)" "$BUDGET_MB" "$(metric feedgate_cache_l1_entries)" \
+        $(($(metric feedgate_cache_l1_bytes) / 1048576)) \
+        "$(awk '/^feedgate_cache_fills_total\{route="article"\}/ {print $2}' "$TMP/metrics")"
 done
 wait "$WRK_PID"
 awk '/Requests\/sec/ {print "== " $2 " reads/s"}' "$TMP/wrk"

@@ -12,7 +12,7 @@ use metrics::{
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::cache::{RouteFamily, Tier};
+use crate::cache::{L1Usage, RouteFamily, Tier};
 use crate::store::PoolStats;
 
 /// Latency buckets, in seconds: cache hits sit in the first few.
@@ -96,6 +96,14 @@ fn describe() {
         "The database pool's limit (database.max_connections)."
     );
     describe_gauge!(
+        "feedgate_cache_l1_entries",
+        "Responses held in the in-process cache."
+    );
+    describe_gauge!(
+        "feedgate_cache_l1_bytes",
+        "What the in-process cache holds, as weighed against cache.l1_max_bytes."
+    );
+    describe_gauge!(
         "feedgate_redis_up",
         "1 while Redis answers and the invalidation channel is subscribed, else 0 \
          (absent without Redis)."
@@ -170,6 +178,12 @@ pub fn write_retried() {
 
 pub fn purge_failed() {
     counter!("feedgate_cdn_purge_failures_total").increment(1);
+}
+
+/// Sets the in-process cache's gauges; called at scrape time.
+pub fn l1(usage: L1Usage) {
+    gauge!("feedgate_cache_l1_entries").set(usage.entries as f64);
+    gauge!("feedgate_cache_l1_bytes").set(usage.bytes as f64);
 }
 
 /// Sets the pool gauges; called at scrape time. `redis` is `None` without Redis.

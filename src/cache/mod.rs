@@ -74,6 +74,14 @@ impl Tier {
     }
 }
 
+/// What the in-process tier holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct L1Usage {
+    pub entries: u64,
+    /// As weighed against `cache.l1_max_bytes`.
+    pub bytes: u64,
+}
+
 /// How the shared tier is doing, for readiness.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RedisHealth {
@@ -394,6 +402,14 @@ impl Cache {
         } else {
             RedisHealth::Ok
         })
+    }
+
+    /// What L1 holds now.
+    pub fn l1_usage(&self) -> L1Usage {
+        L1Usage {
+            entries: self.l1.entry_count(),
+            bytes: self.l1.weighted_size(),
+        }
     }
 
     /// How many times a load reached the store.

@@ -119,6 +119,7 @@ pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
         .unwrap_or(Some(RedisHealth::Down))
         .map(|health| health != RedisHealth::Down);
     crate::metrics::pools(app.store.pool_stats(), redis);
+    crate::metrics::l1(app.cache.l1_usage());
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         crate::metrics::handle().render(),

@@ -8,6 +8,7 @@ use feedgate::domain::Role;
 use serde_json::{Value, json};
 use sqlx::{Connection, SqliteConnection};
 
+use crate::cache::subscribed;
 use crate::support::{Backend, CapturedLogs, SharedRedis, TestApp, TestResponse};
 
 /// The lines of the request with this id whose `key` is `value`.
@@ -151,6 +152,9 @@ async fn each_request_line_names_the_tier_that_answered() {
     let redis = SharedRedis::new();
     let a = TestApp::with_settings(Backend::Sqlite, |s| redis.configure(s)).await;
     let b = a.sibling(|_| {}).await;
+    // Until an instance hears invalidations it does not trust Redis.
+    subscribed(&a).await;
+    subscribed(&b).await;
     let author = a.user("tiers", Role::Author).await;
     let article = a
         .article(

@@ -130,7 +130,7 @@ async fn eventually(limit: Duration, mut check: impl AsyncFnMut() -> bool) -> Op
     }
 }
 
-async fn subscribed(app: &TestApp) {
+pub(crate) async fn subscribed(app: &TestApp) {
     let waited = eventually(Duration::from_secs(10), async || {
         app.state.cache.is_subscribed()
     })
