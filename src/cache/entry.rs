@@ -80,7 +80,7 @@ impl EntryHeaders {
             };
             HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("\"\""))
         };
-        let http_date = |t: Timestamp| t.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+        let http_date = |t: Timestamp| httpdate::fmt_http_date(t.into());
         Self {
             etags: Coding::ALL.map(etag_for),
             last_modified: last_modified.and_then(|t| HeaderValue::from_str(&http_date(t)).ok()),

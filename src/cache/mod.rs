@@ -230,7 +230,9 @@ impl Cache {
                 .l1
                 .try_get_with(key.name.clone(), async {
                     loaded_here.store(true, Ordering::Relaxed);
-                    self.load(key, &load).await
+                    // Boxed: Redis' and the store's futures are large, and
+                    // moka moves this one.
+                    Box::pin(self.load(key, &load)).await
                 })
                 .await;
             if !loaded_here.load(Ordering::Relaxed) {
@@ -247,7 +249,7 @@ impl Cache {
                 Err(err) => return self.serve_stale(stale, err),
             }
         }
-        self.load(key, &load)
+        Box::pin(self.load(key, &load))
             .await
             .or_else(|err| self.serve_stale(stale, Arc::new(err)))
     }
