@@ -407,7 +407,7 @@ pub async fn replace_article(
     headers: HeaderMap,
     Valid(input): Valid<ArticleInput>,
 ) -> Result<Response, ApiError> {
-    unconditionally_retried(&headers, || async {
+    unconditionally_retried(&app, id, &headers, || async {
         let current = editable_article(&app, &user, id, &headers).await?;
         let (content, _) = input.clone().into_content(Some(&current.slug));
         save(&app, current, content).await
@@ -441,7 +441,7 @@ pub async fn update_article(
     headers: HeaderMap,
     Valid(patch): Valid<ArticlePatch>,
 ) -> Result<Response, ApiError> {
-    unconditionally_retried(&headers, || async {
+    unconditionally_retried(&app, id, &headers, || async {
         let current = editable_article(&app, &user, id, &headers).await?;
         let content = patch.clone().apply(current.clone());
         save(&app, current, content).await
@@ -472,7 +472,7 @@ pub async fn delete_article(
     AppPath(id): AppPath<i64>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    unconditionally_retried(&headers, || async {
+    unconditionally_retried(&app, id, &headers, || async {
         let current = editable_article(&app, &user, id, &headers).await?;
         app.writer.delete_article(&current).await?;
         Ok(StatusCode::NO_CONTENT)
@@ -518,14 +518,28 @@ const UNCONDITIONAL_ATTEMPTS: usize = 10;
 
 /// Runs a read-check-write of an article. Without `If-Match` the client set
 /// no precondition, so a concurrent write that lands between its read and
-/// its write is not its conflict: it is made again on the newer version.
+/// its write is not its conflict: it waits its turn behind this instance's
+/// other writers of the article, and is made again on the newer version if
+/// another instance's write still overtakes it.
 /// With `If-Match`, that race answers 412 (the precondition no longer holds).
-async fn unconditionally_retried<T, F, Fut>(headers: &HeaderMap, write: F) -> Result<T, ApiError>
+async fn unconditionally_retried<T, F, Fut>(
+    app: &AppState,
+    id: i64,
+    headers: &HeaderMap,
+    write: F,
+) -> Result<T, ApiError>
 where
     F: Fn() -> Fut,
     Fut: Future<Output = Result<T, WriteError>>,
 {
     let conditional = has_if_match(headers);
+    // Writers of one article on this instance take turns, so they do not
+    // overtake each other between read and write.
+    let _turn = if conditional {
+        None
+    } else {
+        Some(app.writer.lock_article(id).await)
+    };
     let mut attempts = 0;
     loop {
         attempts += 1;

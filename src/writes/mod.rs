@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use tokio::sync::{Mutex, MutexGuard};
+
 use crate::cache::{Bump, Cache, Family};
 use crate::domain::{Article, ArticleContent, Comment, Role, User};
 use crate::store::{Store, StoreError};
@@ -12,7 +14,12 @@ use crate::store::{Store, StoreError};
 pub struct Writer {
     store: Store,
     cache: Arc<Cache>,
+    /// Article locks, striped by id: see [`Writer::lock_article`].
+    article_locks: Arc<[Mutex<()>]>,
 }
+
+/// Stripes of article locks: enough that unrelated articles rarely share one.
+const ARTICLE_LOCK_STRIPES: usize = 256;
 
 /// Who writes an article: the caller.
 pub struct Author<'a> {
@@ -22,7 +29,21 @@ pub struct Author<'a> {
 
 impl Writer {
     pub fn new(store: Store, cache: Arc<Cache>) -> Self {
-        Self { store, cache }
+        Self {
+            store,
+            cache,
+            article_locks: (0..ARTICLE_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+        }
+    }
+
+    /// Serialises this instance's read-check-write cycles of one article.
+    /// Writes are checked against the version they read, so without this,
+    /// writers racing on a popular article keep invalidating each other's
+    /// reads; with it they take turns, and only writes from other instances
+    /// can still overtake one.
+    pub async fn lock_article(&self, id: i64) -> MutexGuard<'_, ()> {
+        let stripe = id.rem_euclid(ARTICLE_LOCK_STRIPES as i64) as usize;
+        self.article_locks[stripe].lock().await
     }
 
     /// A new article; `derived_slug` as in [`Store::create_article`].
