@@ -210,14 +210,13 @@ impl Cache {
     {
         let mut stale = None;
         if let Some(cached) = found {
-            if self.generations.is_current(&key.families, &cached.stamp)
-                || self
-                    .generations
-                    .is_committed_state(&key.families, &cached.stamp)
+            // Past its fresh time, or only writes that have not committed
+            // (or failed) since: it still shows the committed state, if the
+            // database is down. (A current stamp is a committed state too.)
+            if self
+                .generations
+                .is_committed_state(&key.families, &cached.stamp)
             {
-                // Past its fresh time, or only writes that have not
-                // committed (or failed) since: it still shows the committed
-                // state, if the database is down.
                 stale = Some(cached);
             }
             self.l1.invalidate(key.name.as_str()).await;
@@ -376,12 +375,8 @@ impl Cache {
     ) -> Result<T, E> {
         self.invalidate(families, Bump::Pending).await;
         let result = write.await;
-        let bump = if result.is_ok() {
-            Bump::Committed
-        } else {
-            Bump::Pending
-        };
-        self.after_write(families, bump).await;
+        self.after_write(families, Bump::after(result.is_ok()))
+            .await;
         result
     }
 

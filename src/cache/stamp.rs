@@ -51,6 +51,17 @@ pub enum Bump {
     Committed,
 }
 
+impl Bump {
+    /// The bump that follows a write: `Committed` if it did.
+    pub fn after(committed: bool) -> Self {
+        if committed {
+            Bump::Committed
+        } else {
+            Bump::Pending
+        }
+    }
+}
+
 impl Default for Generations {
     fn default() -> Self {
         Self {

@@ -170,12 +170,9 @@ impl Writer {
     }
 
     async fn finish(&self, families: &[Family], committed: bool) {
-        let bump = if committed {
-            Bump::Committed
-        } else {
-            Bump::Pending
-        };
-        self.cache.after_write(families, bump).await;
+        self.cache
+            .after_write(families, Bump::after(committed))
+            .await;
     }
 }
 
