@@ -4,9 +4,11 @@
 //! One key per cached response, `{prefix}:e:{<name>}`, replaced by every
 //! fill and gone after the stale-if-error window: Redis holds what is cached,
 //! however many writes there were. The value carries the generations it was
-//! filled under; each family's generation lives in `{prefix}:g:{<family>}`
-//! and the epoch in `{prefix}:epoch`. A lookup reads the entry and the
-//! current generations together and trusts the entry only if they match.
+//! filled under (of its key's shared families: see `Family::is_shared`) and
+//! the local families its content names; each shared family's generation
+//! lives in `{prefix}:g:{<family>}` and the epoch in `{prefix}:epoch`. A
+//! lookup reads the entry and the current generations together and trusts
+//! the entry only if they match.
 //!
 //! Generations never go backwards, whatever happens to their keys: a bump
 //! sets `max(old + 1, Redis TIME in µs)` and a missing generation is created
@@ -35,6 +37,7 @@ use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, RedisFuture, Value};
 
+use super::Loaded;
 use super::entry::Entry;
 use super::key::{Family, Key};
 use super::stamp::Bump;
@@ -143,8 +146,9 @@ pub struct Generations(Vec<u64>);
 pub struct Fetched {
     /// `None` if Redis could not tell (a fill is then not stored).
     pub generations: Option<Generations>,
-    /// A current entry (`None` inside: "not found" was cached) and its age.
-    pub value: Option<(Option<Entry>, Duration)>,
+    /// A current entry (`None` inside it: "not found" was cached) and its
+    /// age.
+    pub value: Option<(Loaded, Duration)>,
 }
 
 pub struct L2Settings<'a> {
@@ -292,7 +296,7 @@ impl L2 {
     /// and those generations (for a fill).
     pub async fn fetch(&self, key: &Key) -> Result<Fetched, L2Error> {
         let mut generation_keys = vec![self.epoch_key()];
-        generation_keys.extend(key.families.iter().map(|f| self.generation_key(f)));
+        generation_keys.extend(key.shared.iter().map(|f| self.generation_key(f)));
         let entry_key = self.entry_key(key);
         let (generations, bytes) = self
             .run("fetch", |conn| async move {
@@ -332,13 +336,13 @@ impl L2 {
         &self,
         key: &Key,
         generations: &Generations,
-        entry: &Option<Entry>,
+        loaded: &Loaded,
     ) -> Result<(), L2Error> {
-        let (payload, ttl) = match entry {
+        let (payload, ttl) = match &loaded.entry {
             Some(entry) => (entry.encode(), self.ttl),
             None => (MISSING.to_vec(), self.negative_ttl),
         };
-        let bytes = encode(generations, &payload);
+        let bytes = encode(generations, &loaded.families, &payload);
         let entry_key = self.entry_key(key);
         self.run("store", |mut conn| async move {
             let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
@@ -362,7 +366,11 @@ impl L2 {
     /// one makes every instance drop its whole local tier, which costs far
     /// more than a write waiting out a slow reply on a loaded machine.
     pub async fn bump(&self, families: &[Family], bump: Bump) {
-        let keys: Vec<String> = families.iter().map(|f| self.generation_key(f)).collect();
+        let keys: Vec<String> = families
+            .iter()
+            .filter(|f| f.is_shared())
+            .map(|f| self.generation_key(f))
+            .collect();
         let bumped = self
             .run_within("bump", self.invalidation_timeout(), |conn| async move {
                 let bumps = keys
@@ -577,22 +585,38 @@ fn invalidation_message(families: &[Family], bump: Bump) -> String {
     message
 }
 
-/// `[stored at: i64][count: u8][generation: u64; count][payload]`.
-fn encode(generations: &Generations, payload: &[u8]) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(9 + 8 * generations.0.len() + payload.len());
+/// Marks this layout of a stored value; any other is a miss.
+const LAYOUT: u8 = 2;
+
+/// `[layout: u8][stored at: i64][count: u8][generation: u64; count]`
+/// `[families: u32 length, then one per line][payload]`.
+fn encode(generations: &Generations, families: &[Family], payload: &[u8]) -> Vec<u8> {
+    let names = families
+        .iter()
+        .map(Family::to_string)
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut bytes = Vec::with_capacity(14 + 8 * generations.0.len() + names.len() + payload.len());
+    bytes.push(LAYOUT);
     bytes.extend_from_slice(&now_millis().to_le_bytes());
     bytes.push(u8::try_from(generations.0.len()).unwrap_or(u8::MAX));
     for value in &generations.0 {
         bytes.extend_from_slice(&value.to_le_bytes());
     }
+    bytes.extend_from_slice(&u32::try_from(names.len()).unwrap_or(0).to_le_bytes());
+    bytes.extend_from_slice(names.as_bytes());
     bytes.extend_from_slice(payload);
     bytes
 }
 
 /// The entry and its age, if it was filled under `current`. Anything
 /// undecodable (another version's format) is a miss, overwritten on fill.
-fn decode(bytes: &[u8], current: &Generations) -> Option<(Option<Entry>, Duration)> {
-    let (stored_at, rest) = bytes.split_first_chunk::<8>()?;
+fn decode(bytes: &[u8], current: &Generations) -> Option<(Loaded, Duration)> {
+    let (layout, rest) = bytes.split_first()?;
+    if *layout != LAYOUT {
+        return None;
+    }
+    let (stored_at, rest) = rest.split_first_chunk::<8>()?;
     let (count, mut rest) = rest.split_first()?;
     if usize::from(*count) != current.0.len() {
         return None;
@@ -604,6 +628,17 @@ fn decode(bytes: &[u8], current: &Generations) -> Option<(Option<Entry>, Duratio
         }
         rest = tail;
     }
+    let (length, rest) = rest.split_first_chunk::<4>()?;
+    let length = usize::try_from(u32::from_le_bytes(*length)).ok()?;
+    let (names, rest) = (rest.get(..length)?, rest.get(length..)?);
+    let families = match std::str::from_utf8(names).ok()? {
+        "" => Vec::new(),
+        names => names
+            .split('\n')
+            .map(str::parse)
+            .collect::<Result<_, ()>>()
+            .ok()?,
+    };
     let age = now_millis().saturating_sub(i64::from_le_bytes(*stored_at));
     let age = Duration::from_millis(u64::try_from(age).unwrap_or(0));
     let entry = if rest == MISSING {
@@ -611,7 +646,7 @@ fn decode(bytes: &[u8], current: &Generations) -> Option<(Option<Entry>, Duratio
     } else {
         Some(Entry::decode(rest)?)
     };
-    Some((entry, age))
+    Some((Loaded { entry, families }, age))
 }
 
 fn now_millis() -> i64 {
@@ -626,9 +661,11 @@ mod tests {
     fn an_entry_is_trusted_only_under_the_generations_it_was_filled_under() {
         let entry = Entry::json(&"hello", None);
         let filled = Generations(vec![5, 7]);
-        let bytes = encode(&filled, &entry.encode());
+        let families = [Family::Article(3), Family::Anchor(3, 1)];
+        let bytes = encode(&filled, &families, &entry.encode());
         let (found, _) = decode(&bytes, &filled).expect("current");
-        assert_eq!(found, Some(entry));
+        assert_eq!(found.entry, Some(entry));
+        assert_eq!(found.families, families);
         assert!(decode(&bytes, &Generations(vec![5, 8])).is_none());
         assert!(decode(&bytes, &Generations(vec![6, 7])).is_none());
         assert!(decode(&bytes, &Generations(vec![5, 7, 1])).is_none());
@@ -638,8 +675,9 @@ mod tests {
     #[test]
     fn a_cached_absence_round_trips() {
         let filled = Generations(vec![1, 2]);
-        let (found, _) = decode(&encode(&filled, MISSING), &filled).expect("current");
-        assert_eq!(found, None);
+        let (found, _) = decode(&encode(&filled, &[], MISSING), &filled).expect("current");
+        assert_eq!(found.entry, None);
+        assert!(found.families.is_empty());
     }
 
     #[test]

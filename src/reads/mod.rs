@@ -1,10 +1,23 @@
 //! The read side: finished responses for the public reads, through the cache.
 //! Each read names its cache key and how to build the entry on a miss.
+//!
+//! What a list page depends on, locally (see `families`): its numbered
+//! pages on the order they number (any article entering, leaving or moving
+//! in it shifts them, and changes their total); a page by cursor on the
+//! article it seeks from and, when it walks its feed's order whole, only
+//! on the articles it shows: something entering or leaving the order next
+//! to one of them, or one of them changing. Every page also depends on
+//! each article it shows. Shared (in Redis), list pages depend on their
+//! feeds as a whole.
+
+pub mod families;
 
 use std::sync::Arc;
 
-use crate::cache::{Cache, Cached, Entry, Key};
-use crate::domain::{ArticleFilter, ArticleStatus, DraftScope, PageRequest, Principal};
+use crate::cache::{Cache, Cached, Entry, Families, Family, Key, Loaded};
+use crate::domain::{
+    Article, ArticleFilter, ArticleStatus, DraftScope, PageRequest, Principal, SortKey, Viewer,
+};
 use crate::store::{Store, StoreError};
 use crate::views::{ArticleView, CommentView, ListView, TagView, UserView, page_query};
 
@@ -29,7 +42,8 @@ impl Reader {
         self.cache
             .get_or_load(&key, || async {
                 let article = self.store.find_article(id).await?;
-                Ok(article.map(|a| Entry::article(a).with_tags(surrogate_keys(&key, []))))
+                let entry = article.map(|a| article_entry(a).with_tags(surrogate_keys(&key, [])));
+                Ok(Loaded::from(entry))
             })
             .await
     }
@@ -48,21 +62,49 @@ impl Reader {
             (ArticleStatus::Draft, DraftScope::OwnedBy(id)) => format!("draft-{id}"),
             (ArticleStatus::Draft, DraftScope::All) => "draft-all".into(),
         };
+        let order = filter.order();
+        let by_neighbours = page.cursor().is_some() && filter.walks_whole_order();
+        let mut local = Families::new();
+        if !by_neighbours {
+            local.push(families::order(&order));
+        }
+        if filter.q.is_some() {
+            // A search also follows its titles.
+            local.push(families::order(&order.with_key(SortKey::Title)));
+        }
+        if let Some(&after) = page.cursor() {
+            local.push(families::anchor(after, order.key));
+        }
         let key = Key::articles(
             &query,
             &scope,
             filter.author.as_deref(),
             filter.tag.as_deref(),
             page.cursor().copied(),
+            local,
         );
         self.cache
             .get_or_load(&key, || async {
                 let paged = self.store.list_articles(filter, page.clone()).await?;
+                let mut shown: Vec<Family> = Vec::with_capacity(2 * paged.items.len() + 1);
+                for article in &paged.items {
+                    shown.push(Family::Article(article.id));
+                    if by_neighbours {
+                        shown.push(families::gap(&order, article.id));
+                    }
+                }
+                if by_neighbours && paged.items.is_empty() {
+                    // Past the end: whatever enters the order may land here.
+                    shown.push(families::order(&order));
+                }
                 let last_modified = paged.items.iter().map(|a| a.updated_at).max();
                 let ids = paged.items.iter().map(|a| format!("article-{}", a.id));
                 let tags = surrogate_keys(&key, ids);
                 let list: ListView<ArticleView> = ListView::new(paged, ARTICLES_PATH, &borrowed);
-                Ok(Some(Entry::json(&list, last_modified).with_tags(tags)))
+                Ok(Loaded {
+                    entry: Some(Entry::json(&list, last_modified).with_tags(tags)),
+                    families: shown,
+                })
             })
             .await
     }
@@ -80,9 +122,8 @@ impl Reader {
                 let last_modified = paged.items.iter().map(|c| c.created_at).max();
                 let path = format!("{ARTICLES_PATH}/{article_id}/comments");
                 let list: ListView<CommentView> = ListView::new(paged, &path, &[]);
-                Ok(Some(
-                    Entry::json(&list, last_modified).with_tags(surrogate_keys(&key, [])),
-                ))
+                let entry = Entry::json(&list, last_modified).with_tags(surrogate_keys(&key, []));
+                Ok(Loaded::from(Some(entry)))
             })
             .await
     }
@@ -93,14 +134,14 @@ impl Reader {
         self.cache
             .get_or_load(&key, || async {
                 let Some(comment) = self.store.find_comment(id).await? else {
-                    return Ok(None);
+                    return Ok(Loaded::default());
                 };
                 let (article_id, created_at) = (comment.article_id, comment.created_at);
                 let article = format!("article-{article_id}");
                 let entry = Entry::json(&CommentView::from(comment), Some(created_at))
                     .of_article(article_id)
                     .with_tags(surrogate_keys(&key, [article]));
-                Ok(Some(entry))
+                Ok(Loaded::from(Some(entry)))
             })
             .await
     }
@@ -111,9 +152,8 @@ impl Reader {
             .get_or_load(&key, || async {
                 let paged = self.store.list_tags(page.clone()).await?;
                 let list: ListView<TagView> = ListView::new(paged, TAGS_PATH, &[]);
-                Ok(Some(
-                    Entry::json(&list, None).with_tags(surrogate_keys(&key, [])),
-                ))
+                let entry = Entry::json(&list, None).with_tags(surrogate_keys(&key, []));
+                Ok(Loaded::from(Some(entry)))
             })
             .await
     }
@@ -124,9 +164,9 @@ impl Reader {
         self.cache
             .get_or_load(&key, || async {
                 let user = self.store.find_user(id).await?;
-                Ok(user.map(|user| {
+                Ok(Loaded::from(user.map(|user| {
                     Entry::json(&UserView::from(user), None).with_tags(surrogate_keys(&key, []))
-                }))
+                })))
             })
             .await
     }
@@ -140,7 +180,9 @@ impl Reader {
             .cache
             .get_or_load(&Key::principal(id), || async {
                 let principal = self.store.find_principal(id).await?;
-                Ok(principal.map(|principal| Entry::json(&principal, None)))
+                Ok(Loaded::from(
+                    principal.map(|principal| Entry::json(&principal, None)),
+                ))
             })
             .await?;
         let Some(entry) = cached.entry.as_ref() else {
@@ -175,9 +217,31 @@ fn list_params(filter: &ArticleFilter) -> Vec<(&'static str, String)> {
     params
 }
 
+/// Whether `viewer` may see what an entry holds: a draft article (and the
+/// comments under it) only if they may see its author's drafts.
+pub fn may_see(viewer: Viewer, entry: &Entry) -> bool {
+    entry
+        .draft_of
+        .is_none_or(|author| viewer.may_see(ArticleStatus::Draft, author))
+}
+
+/// An article's response: its JSON, validators and whose draft it is.
+pub fn article_entry(article: Article) -> Entry {
+    let draft_of = (article.status == ArticleStatus::Draft).then_some(article.author.id);
+    let updated_at = article.updated_at;
+    Entry {
+        draft_of,
+        ..Entry::json(&ArticleView::from(article), Some(updated_at))
+    }
+}
+
 /// Surrogate keys: the key's families, then any extra (the listed articles).
 fn surrogate_keys(key: &Key, extra: impl IntoIterator<Item = String>) -> String {
-    let mut tags: Vec<String> = key.families.iter().map(|f| f.surrogate_key()).collect();
+    let mut tags: Vec<String> = key
+        .shared
+        .iter()
+        .filter_map(Family::surrogate_key)
+        .collect();
     for tag in extra {
         if !tags.contains(&tag) {
             tags.push(tag);
