@@ -60,7 +60,9 @@ impl App {
         crate::metrics::handle();
         let store = Store::connect(&settings.database).await?;
         store.migrate().await?;
-        let cache = Arc::new(Cache::new(&settings.cache, &settings.redis)?);
+        // A read waits for the database as long as for a connection.
+        let load_timeout = Duration::from_millis(settings.database.acquire_timeout_ms);
+        let cache = Arc::new(Cache::new(&settings.cache, &settings.redis, load_timeout)?);
         let cache_control = CacheControl::new(&settings.cache.control)?;
         let auth = Auth::new(&settings.auth);
         let reader = Reader::new(store.clone(), cache.clone());

@@ -131,6 +131,9 @@ pub struct Cache {
     ttl: Duration,
     stale_if_error: Duration,
     degraded_ttl: Duration,
+    /// How long a load may wait for the store before the database counts
+    /// as unavailable (a paused server answers nothing and refuses nothing).
+    load_timeout: Duration,
     loads: AtomicU64,
     fill_hook: RwLock<Option<FillHook>>,
 }
@@ -138,7 +141,11 @@ pub struct Cache {
 impl Cache {
     /// Builds the tiers. With Redis configured, also starts the
     /// invalidation subscriber (needs a Tokio runtime).
-    pub fn new(settings: &CacheSettings, redis: &RedisSettings) -> Result<Self, CacheError> {
+    pub fn new(
+        settings: &CacheSettings,
+        redis: &RedisSettings,
+        load_timeout: Duration,
+    ) -> Result<Self, CacheError> {
         let ttl = Duration::from_secs(settings.ttl_secs);
         let stale_if_error = Duration::from_secs(settings.stale_if_error_secs);
         let negative_ttl = Duration::from_secs(settings.negative_ttl_secs);
@@ -198,6 +205,7 @@ impl Cache {
             ttl,
             stale_if_error,
             degraded_ttl: Duration::from_millis(settings.degraded_ttl_ms),
+            load_timeout,
             loads: AtomicU64::new(0),
             fill_hook: RwLock::new(None),
         })
@@ -382,7 +390,14 @@ impl Cache {
         self.loads.fetch_add(1, Ordering::Relaxed);
         crate::metrics::cache_fill(key.route);
         telemetry::answered_by(Tier::Db);
-        let loaded = match load().await {
+        let loaded = tokio::time::timeout(self.load_timeout, load())
+            .await
+            .unwrap_or_else(|_| {
+                Err(StoreError::Unavailable(
+                    "the database did not answer in time".into(),
+                ))
+            });
+        let loaded = match loaded {
             Ok(loaded) => Loaded {
                 entry: loaded.entry.map(Entry::compressed),
                 families: loaded.families,

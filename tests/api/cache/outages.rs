@@ -131,7 +131,7 @@ async fn readiness_keeps_its_checks_when_the_database_is_down() {
 #[tokio::test]
 async fn once_the_database_is_known_down_every_reader_of_a_cached_page_is_answered_at_once() {
     let proxy = mysql_proxy().await;
-    let app = app_behind_proxy(&proxy, |s| s.database.acquire_timeout_ms = 3000).await;
+    let app = app_behind_proxy(&proxy, |s| s.database.acquire_timeout_ms = 1000).await;
     let ada = app.user("ada", Role::Author).await;
     let id = publish(&app, &ada, "Before", &["rust"]).await;
     let pages = [
@@ -146,14 +146,27 @@ async fn once_the_database_is_known_down_every_reader_of_a_cached_page_is_answer
         warm.push(app.get(page, None).await.body);
     }
 
-    proxy.cut();
-    // A write that fails touches every page; the first read to find the
-    // database gone waits for it once.
+    // A write that fails once it has named what it would change makes
+    // every page stale (though still the committed state).
+    proxy.cut_when_client_sends(b"UPDATE articles");
     let patch = app
         .patch(&article_uri(id), json!({"title": "Lost"}), Some(&ada.token))
         .await;
     patch.problem(StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(app.get(&pages[0], None).await.body, warm[0]);
+    proxy.restore().await;
+    let stale_before = super::metric(
+        &super::metrics_text(&app).await,
+        "feedgate_cache_stale_served_total",
+        &[],
+    );
+    // Then the database hangs (paused: connections stay open, nothing is
+    // answered or refused). The first read to find it gone waits for it
+    // once, for at most the acquire timeout.
+    proxy.stall();
+    let first = tokio::time::timeout(Duration::from_secs(5), app.get(&pages[1], None))
+        .await
+        .expect("the first read waits for the database at most the acquire timeout");
+    assert_eq!(first.body, warm[1]);
 
     // From then on every reader of every cached page, however many at once,
     // is answered from what was cached without waiting for the database.
@@ -172,7 +185,10 @@ async fn once_the_database_is_known_down_every_reader_of_a_cached_page_is_answer
         })
         .collect();
     for (n, reader) in readers.into_iter().enumerate() {
-        let response = reader.await.expect("the reader finishes");
+        let response = tokio::time::timeout(Duration::from_secs(5), reader)
+            .await
+            .expect("a stale read does not wait for the database")
+            .expect("the reader finishes");
         assert_eq!(response.status, StatusCode::OK, "{}", response.text());
         assert_eq!(response.body, warm[n % pages.len()]);
     }
@@ -181,8 +197,18 @@ async fn once_the_database_is_known_down_every_reader_of_a_cached_page_is_answer
         took < Duration::from_secs(1),
         "40 stale reads took {took:?}"
     );
+    let stale_after = super::metric(
+        &super::metrics_text(&app).await,
+        "feedgate_cache_stale_served_total",
+        &[],
+    );
+    assert!(
+        stale_after >= stale_before + 41.0,
+        "every read was a stale copy: {stale_before} then {stale_after}"
+    );
 
     // Back: the next write is seen at once.
+    proxy.cut();
     proxy.restore().await;
     let answered = super::eventually(Duration::from_secs(5), async || {
         app.patch(
