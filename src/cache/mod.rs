@@ -20,6 +20,8 @@
 
 mod entry;
 mod flight;
+#[cfg(feature = "test-hooks")]
+pub mod hooks;
 mod key;
 mod l1;
 mod l2;
@@ -28,9 +30,8 @@ mod stamp;
 mod sync;
 
 use std::future::Future;
-use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 pub use entry::{Coding, Entry, entity_tag};
@@ -50,10 +51,6 @@ use stamp::{Fence, Generations};
 /// Fresh loads tried when writes keep invalidating the key being loaded,
 /// before one is served uncached.
 const LOAD_ATTEMPTS: usize = 3;
-
-/// Runs between a load's database read and its cache fill (tests use it to
-/// force the race between a slow reader and a writer).
-pub type FillHook = Arc<dyn Fn(&Key) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 /// What a load read: the response (`None`: no such resource) and the
 /// families its content adds to those its key names, such as the articles
@@ -135,7 +132,8 @@ pub struct Cache {
     /// as unavailable (a paused server answers nothing and refuses nothing).
     load_timeout: Duration,
     loads: AtomicU64,
-    fill_hook: RwLock<Option<FillHook>>,
+    #[cfg(feature = "test-hooks")]
+    pub hooks: hooks::Hooks,
 }
 
 impl Cache {
@@ -207,7 +205,8 @@ impl Cache {
             degraded_ttl: Duration::from_millis(settings.degraded_ttl_ms),
             load_timeout,
             loads: AtomicU64::new(0),
-            fill_hook: RwLock::new(None),
+            #[cfg(feature = "test-hooks")]
+            hooks: hooks::Hooks::default(),
         })
     }
 
@@ -405,10 +404,8 @@ impl Cache {
             Err(err) => return self.serve_stale(stale, Arc::new(err)).map_err(Arc::new),
         };
         self.database_is_back();
-        let hook = self.fill_hook.read().expect("not poisoned").clone();
-        if let Some(hook) = hook {
-            hook(key).await;
-        }
+        #[cfg(feature = "test-hooks")]
+        self.hooks.before_fill(key).await;
         if let (Some(l2), Some(generations)) = (self.reachable_l2(), fill) {
             let _ = l2.store(key, &generations, &loaded).await;
         }
@@ -437,6 +434,8 @@ impl Cache {
         crate::metrics::invalidations_sent(families.len());
         if let Some(l2) = &self.l2 {
             if self.is_subscribed() {
+                #[cfg(feature = "test-hooks")]
+                self.hooks.before_shared_bump(families, bump).await;
                 l2.bump(families, bump).await;
                 self.generations.bump(families, bump);
             } else {
@@ -486,10 +485,6 @@ impl Cache {
     /// How many times a load reached the store.
     pub fn loads(&self) -> u64 {
         self.loads.load(Ordering::Relaxed)
-    }
-
-    pub fn set_fill_hook(&self, hook: Option<FillHook>) {
-        *self.fill_hook.write().expect("not poisoned") = hook;
     }
 
     /// Whether the invalidation channel is up (always true without Redis).
