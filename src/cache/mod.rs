@@ -108,7 +108,8 @@ pub struct L1Usage {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RedisHealth {
     Ok,
-    /// Unreachable, or the invalidation channel is down.
+    /// Unreachable, the invalidation channel is down, or a cluster does
+    /// not serve every slot.
     Down,
     /// Reachable but refusing writes (full); invalidations still hold.
     Full,
@@ -438,6 +439,12 @@ impl Cache {
                 self.hooks.before_shared_bump(families, bump).await;
                 l2.bump(families, bump).await;
                 self.generations.bump(families, bump);
+                if bump == Bump::Committed && l2.is_dirty() {
+                    // Redis is reachable but did not take the bump: move
+                    // everyone to a new epoch before this write answers,
+                    // rather than at the next heartbeat.
+                    let _ = l2.recover().await;
+                }
             } else {
                 // Known unreachable: don't wait for a timeout; the epoch bump
                 // on reconnection covers what this write could not announce.
@@ -465,13 +472,15 @@ impl Cache {
     /// How the shared tier is doing (`None` when no Redis is configured).
     pub async fn redis_health(&self) -> Option<RedisHealth> {
         let l2 = self.l2.as_ref()?;
-        Some(if l2.ping().await.is_err() || !self.is_subscribed() {
-            RedisHealth::Down
-        } else if l2.is_refusing_writes() {
-            RedisHealth::Full
-        } else {
-            RedisHealth::Ok
-        })
+        Some(
+            if l2.ping().await.is_err() || !self.is_subscribed() || !l2.is_whole() {
+                RedisHealth::Down
+            } else if l2.is_refusing_writes() {
+                RedisHealth::Full
+            } else {
+                RedisHealth::Ok
+            },
+        )
     }
 
     /// What L1 holds now.

@@ -457,3 +457,68 @@ async fn on_a_cluster_the_writer_never_keeps_a_copy_fetched_between_its_local_an
     );
     writer.state.cache.hooks.set_bump(None);
 }
+
+/// A master of a cluster without replicas stops: the whole cluster then
+/// refuses every keyed command (`cluster_state:fail`). Writes still answer
+/// promptly, the other instance hears of them within the invalidation
+/// bound, the writer never shows what it replaced, readiness says Redis is
+/// down; once the master is back (with its old data), both instances are
+/// ready and coherent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_cluster_master_down_writes_still_reach_every_instance_at_once() {
+    let mut cluster = RedisCluster::start().await;
+    let (writer, reader) = two_instances_in(RedisMode::Cluster, &cluster.urls()).await;
+    let ada = writer.user("ada", Role::Author).await;
+    let mut articles = Vec::new();
+    for n in 0..4 {
+        articles.push(publish(&writer, &ada, &format!("Article {n}"), &["rust"]).await);
+    }
+    for instance in [&writer, &reader] {
+        for &id in &articles {
+            assert_eq!(
+                instance.get(&article_uri(id), None).await.status,
+                StatusCode::OK
+            );
+        }
+    }
+
+    cluster.stop(2).await;
+    let noticed = eventually(Duration::from_secs(20), async || {
+        readiness(&writer).await["checks"][1]["status"] == "down"
+    })
+    .await;
+    assert!(
+        noticed.is_some(),
+        "readiness never said the cluster was down"
+    );
+    assert_eq!(readiness(&writer).await["status"], "degraded");
+
+    for (n, &id) in articles.iter().enumerate() {
+        let title_now = format!("During the outage {n}");
+        let started = std::time::Instant::now();
+        let patched = writer
+            .patch(
+                &article_uri(id),
+                json!({"title": title_now}),
+                Some(&ada.token),
+            )
+            .await;
+        assert_eq!(patched.status, StatusCode::OK, "{}", patched.text());
+        let took = started.elapsed();
+        assert!(took < Duration::from_millis(800), "a write took {took:?}");
+        assert_eq!(title(&writer.get(&article_uri(id), None).await), title_now);
+        let heard = eventually(Duration::from_secs(2), async || {
+            title(&reader.get(&article_uri(id), None).await) == title_now
+        })
+        .await;
+        assert!(heard.is_some(), "the other instance kept the old {id}");
+    }
+
+    cluster.restart(2).await;
+    let back = eventually(Duration::from_secs(20), async || {
+        readiness(&writer).await["status"] == "ready"
+    })
+    .await;
+    assert!(back.is_some(), "readiness never came back");
+    every_read_after_a_write_shows_it(&writer, &reader, &ada, &articles, 1, async || {}).await;
+}
