@@ -1,11 +1,13 @@
-//! Pauses that tests use to force the races the cache must survive: a fill
+//! Pauses that tests use to force the races the cache must survive (a fill
 //! held between its database read and its cache fill, an invalidation held
-//! between its local bump and Redis'. Built only with the `test-hooks`
-//! feature (the test suite enables it): a release build has none of it.
+//! between its local bump and Redis'), and a clock they move forward instead
+//! of waiting for entries to age. Built only with the `test-hooks` feature
+//! (the test suite enables it): a release build has none of it.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use super::key::{Family, Key};
 use super::stamp::Bump;
@@ -21,9 +23,19 @@ pub type BumpHook =
 pub struct Hooks {
     fill: RwLock<Option<FillHook>>,
     bump: RwLock<Option<BumpHook>>,
+    skipped: Mutex<Duration>,
 }
 
 impl Hooks {
+    /// Moves the cache's clock forward: entries age by `by` at once.
+    pub fn advance(&self, by: Duration) {
+        *self.skipped.lock().expect("not poisoned") += by;
+    }
+
+    pub(super) fn skipped(&self) -> Duration {
+        *self.skipped.lock().expect("not poisoned")
+    }
+
     pub fn set_fill(&self, hook: Option<FillHook>) {
         *self.fill.write().expect("not poisoned") = hook;
     }

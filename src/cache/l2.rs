@@ -152,9 +152,9 @@ pub struct Generations(Vec<u64>);
 pub struct Fetched {
     /// `None` if Redis could not tell (a fill is then not stored).
     pub generations: Option<Generations>,
-    /// A current entry (`None` inside it: "not found" was cached) and its
-    /// age.
-    pub value: Option<(Loaded, Duration)>,
+    /// A current entry (`None` inside it: "not found" was cached) and when
+    /// it was stored (epoch milliseconds, by the storing instance's clock).
+    pub value: Option<(Loaded, i64)>,
 }
 
 pub struct L2Settings<'a> {
@@ -713,9 +713,10 @@ fn encode(generations: &Generations, families: &[Family], payload: &[u8]) -> Vec
     bytes
 }
 
-/// The entry and its age, if it was filled under `current`. Anything
-/// undecodable (another version's format) is a miss, overwritten on fill.
-fn decode(bytes: &[u8], current: &Generations) -> Option<(Loaded, Duration)> {
+/// The entry and when it was stored, if it was filled under `current`.
+/// Anything undecodable (another version's format) is a miss, overwritten
+/// on fill.
+fn decode(bytes: &[u8], current: &Generations) -> Option<(Loaded, i64)> {
     let (layout, rest) = bytes.split_first()?;
     if *layout != LAYOUT {
         return None;
@@ -743,14 +744,12 @@ fn decode(bytes: &[u8], current: &Generations) -> Option<(Loaded, Duration)> {
             .collect::<Result<_, ()>>()
             .ok()?,
     };
-    let age = now_millis().saturating_sub(i64::from_le_bytes(*stored_at));
-    let age = Duration::from_millis(u64::try_from(age).unwrap_or(0));
     let entry = if rest == MISSING {
         None
     } else {
         Some(Entry::decode(rest)?)
     };
-    Some((Loaded { entry, families }, age))
+    Some((Loaded { entry, families }, i64::from_le_bytes(*stored_at)))
 }
 
 fn now_millis() -> i64 {

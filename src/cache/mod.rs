@@ -317,7 +317,7 @@ impl Cache {
     }
 
     fn within_stale_window(&self, cached: &Cached) -> bool {
-        cached.loaded_at.elapsed() < self.ttl + self.stale_if_error
+        self.age(cached) < self.ttl + self.stale_if_error
     }
 
     fn is_current(&self, cached: &Cached) -> bool {
@@ -335,7 +335,7 @@ impl Cache {
     }
 
     fn is_fresh(&self, cached: &Cached) -> bool {
-        let age = cached.loaded_at.elapsed();
+        let age = self.age(cached);
         // Without the invalidation channel, other instances' writes go
         // unheard: only very young entries are trusted.
         let limit = if self.is_subscribed() {
@@ -344,6 +344,28 @@ impl Cache {
             self.degraded_ttl
         };
         age < limit
+    }
+
+    /// The cache's clock: what freshness and the stale window are measured
+    /// by (tests move it forward instead of waiting).
+    fn now(&self) -> Instant {
+        #[cfg(feature = "test-hooks")]
+        return Instant::now() + self.hooks.skipped();
+        #[cfg(not(feature = "test-hooks"))]
+        Instant::now()
+    }
+
+    /// Wall-clock time in epoch milliseconds, by the same clock: the
+    /// shared tier's entries are stamped with it.
+    fn wall_millis(&self) -> i64 {
+        let now = crate::domain::time::now().timestamp_millis();
+        #[cfg(feature = "test-hooks")]
+        let now = now + i64::try_from(self.hooks.skipped().as_millis()).unwrap_or(0);
+        now
+    }
+
+    fn age(&self, cached: &Cached) -> Duration {
+        self.now().saturating_duration_since(cached.loaded_at)
     }
 
     /// Whether a load found the database unavailable and no probe has
@@ -372,13 +394,18 @@ impl Cache {
             && let Ok(fetched) = l2.fetch(key).await
         {
             fill = fetched.generations;
-            let fresh = fetched
-                .value
-                .as_ref()
-                .is_some_and(|(_, age)| *age < self.ttl);
+            let value = fetched.value.map(|(loaded, stored_at)| {
+                let age = self.wall_millis().saturating_sub(stored_at);
+                (
+                    loaded,
+                    Duration::from_millis(u64::try_from(age).unwrap_or(0)),
+                )
+            });
+            let fresh = value.as_ref().is_some_and(|(_, age)| *age < self.ttl);
             crate::metrics::cache_lookup(Tier::L2, key.route, fresh);
-            if let Some((loaded, age)) = fetched.value {
-                let loaded_at = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
+            if let Some((loaded, age)) = value {
+                let now = self.now();
+                let loaded_at = now.checked_sub(age).unwrap_or(now);
                 let cached = self.stamped(key, fence, loaded, loaded_at);
                 if fresh {
                     telemetry::answered_by(Tier::L2);
@@ -410,7 +437,7 @@ impl Cache {
         if let (Some(l2), Some(generations)) = (self.reachable_l2(), fill) {
             let _ = l2.store(key, &generations, &loaded).await;
         }
-        Ok(self.stamped(key, fence, loaded, Instant::now()))
+        Ok(self.stamped(key, fence, loaded, self.now()))
     }
 
     fn stamped(&self, key: &Key, fence: Fence, loaded: Loaded, loaded_at: Instant) -> Arc<Cached> {

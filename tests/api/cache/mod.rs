@@ -806,8 +806,7 @@ async fn an_entry_past_its_ttl_shows_a_change_made_behind_the_cache(app: &TestAp
         "precondition: cached"
     );
 
-    // The TTL is in whole seconds.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    app.state.cache.hooks.advance(Duration::from_millis(1200));
     assert_eq!(
         title(&app.get(&uri, None).await),
         "Changed behind the cache",
@@ -1069,8 +1068,7 @@ async fn past_its_ttl_an_entry_is_served_stale_while_the_database_is_down() {
     let warm = app.get(&article_uri(id), None).await;
     assert_eq!(title(&warm), "Stale but fine");
 
-    // The TTL is in whole seconds.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    app.state.cache.hooks.advance(Duration::from_millis(1200));
     proxy.cut();
     let loads = app.state.cache.loads();
     let read = app.get(&article_uri(id), None).await;
