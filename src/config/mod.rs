@@ -50,6 +50,7 @@ pub struct RateLimitSettings {
     pub write: LimitSettings,
     pub token_client: LimitSettings,
     pub token_username: LimitSettings,
+    pub token_username_client: LimitSettings,
     pub signup: LimitSettings,
 }
 
@@ -296,6 +297,10 @@ impl Settings {
             (
                 "FEEDGATE_RATE_LIMIT__TOKEN_USERNAME__*",
                 limits.token_username,
+            ),
+            (
+                "FEEDGATE_RATE_LIMIT__TOKEN_USERNAME_CLIENT__*",
+                limits.token_username_client,
             ),
             ("FEEDGATE_RATE_LIMIT__SIGNUP__*", limits.signup),
         ];

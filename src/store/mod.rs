@@ -35,7 +35,7 @@ use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
 pub use error::StoreError;
 pub use lists::PlanStep;
 pub use seed::SeedReport;
-pub use users::{Credentials, RefreshOutcome};
+pub use users::{Credentials, RefreshOutcome, Session};
 
 use crate::config::DatabaseSettings;
 
@@ -155,7 +155,8 @@ impl Store {
             .run(&self.pool)
             .await
             .map_err(StoreError::Migrate)?;
-        self.run_backfills().await
+        self.run_backfills().await?;
+        self.fill_username_keys().await
     }
 
     /// Derives what migrations cannot (search postings need the

@@ -1,14 +1,22 @@
 //! The write side: each write names the cache families it makes stale, as
 //! typed values, and runs between their invalidations (see
 //! [`Cache::around_write`]): once before it may commit, once after.
+//! Articles and comments are here; user changes in `users`, sessions (the
+//! token endpoint) in `tokens`.
+
+mod tokens;
+mod users;
 
 use std::sync::Arc;
 
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::cache::{Bump, Cache, Family};
-use crate::domain::{Article, ArticleContent, Comment, Role, User};
+use crate::domain::{Article, ArticleContent, Comment};
 use crate::store::{Store, StoreError};
+
+pub use tokens::{IssuedTokens, PasswordGrant, TokenGrantError};
+pub use users::UserWriteError;
 
 #[derive(Clone)]
 pub struct Writer {
@@ -120,52 +128,6 @@ impl Writer {
         ];
         self.cache
             .around_write(&families, self.store.delete_comment(comment.id))
-            .await
-    }
-
-    /// A new account ("no such user" may be cached for its id).
-    pub async fn register_user(
-        &self,
-        username: &str,
-        password_hash: &str,
-        role: Role,
-    ) -> Result<User, StoreError> {
-        let created = self
-            .store
-            .create_user(username, password_hash, role)
-            .await?;
-        self.cache
-            .invalidate(&[Family::User(created.id)], Bump::Committed)
-            .await;
-        Ok(created)
-    }
-
-    /// A new role, which every instance applies to the user's next
-    /// request: authorization reads the role from the user's cached record.
-    pub async fn set_role(&self, id: i64, role: Role) -> Result<User, StoreError> {
-        self.cache
-            .around_write(&[Family::User(id)], self.store.set_role(id, role))
-            .await
-    }
-
-    /// Creates a user, or resets an existing one's password and role (see
-    /// [`Store::reset_user`]): every instance then refuses the tokens of
-    /// the old password on their next use. [`StoreError::Duplicate`] if
-    /// the name was registered between the lookup and the insert.
-    pub async fn upsert_user(
-        &self,
-        username: &str,
-        password_hash: &str,
-        role: Role,
-    ) -> Result<User, StoreError> {
-        let Some(id) = self.store.find_user_id(username).await? else {
-            return self.register_user(username, password_hash, role).await;
-        };
-        self.cache
-            .around_write(
-                &[Family::User(id)],
-                self.store.reset_user(id, password_hash, role),
-            )
             .await
     }
 
