@@ -13,6 +13,7 @@ mod metrics;
 mod migration;
 mod openapi;
 mod ops;
+mod queries;
 mod ratelimit;
 mod sign_in;
 mod smoke;
