@@ -93,6 +93,9 @@ pub struct ServerSettings {
     pub body_limit_bytes: usize,
     pub request_timeout_secs: u64,
     pub header_read_timeout_secs: u64,
+    /// A connection whose response makes no progress (the client reads
+    /// nothing) for this long is closed.
+    pub send_timeout_secs: u64,
     pub keep_alive: bool,
     pub shutdown_timeout_secs: u64,
     pub cors_origins: Vec<String>,

@@ -6,6 +6,7 @@ mod support;
 mod articles;
 mod cache;
 mod comments;
+mod connections;
 mod errors;
 mod feeds;
 mod logs;
