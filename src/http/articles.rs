@@ -22,8 +22,8 @@ use crate::app::AppState;
 use crate::cache::Entry;
 use crate::domain::{
     Article, ArticleContent, ArticleFilter, ArticleSort, ArticleStatus, DraftScope, MAX_PAGE,
-    MAX_PER_PAGE, PageError, PageRequest, SearchTerms, normalize_tag, normalize_tags, slugify,
-    summarize,
+    MAX_PER_PAGE, PageError, PageRequest, SearchTerms, canonical_username, normalize_tag,
+    normalize_tags, slugify, summarize,
 };
 use crate::error::{ApiError, FieldError};
 use crate::reads::ARTICLES_PATH;
@@ -194,10 +194,11 @@ impl ArticleListParams {
             Some(user) => DraftScope::OwnedBy(user.id),
         };
         let filter = ArticleFilter {
-            // Usernames compare case-insensitively: one spelling, one cache entry.
+            // A username in its canonical form: every spelling of one
+            // account is one filter and one cache entry.
             author: self
                 .author
-                .map(|a| a.trim().to_ascii_lowercase())
+                .map(|a| canonical_username(&a))
                 .filter(|a| !a.is_empty()),
             tag,
             status: self.status.unwrap_or(ArticleStatus::Published),

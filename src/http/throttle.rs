@@ -14,7 +14,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request};
 use axum::http::request::Parts;
-use axum::http::{Method, header};
+use axum::http::{Extensions, HeaderMap, Method, header};
 
 use crate::app::{App, AppState};
 use crate::ratelimit::{Bucket, Class, Decision, RateLimiter};
@@ -66,14 +66,26 @@ impl FromRequestParts<AppState> for ClientAddr {
         parts: &mut Parts,
         app: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip());
-        Ok(ClientAddr(match app.limiter.as_ref() {
-            Some(limiter) => limiter.client_ip(peer, &parts.headers),
-            None => peer,
-        }))
+        Ok(ClientAddr(client_ip(
+            app.limiter.as_ref(),
+            &parts.extensions,
+            &parts.headers,
+        )))
+    }
+}
+
+/// What trusted proxies say the client is (with limits on), else the peer.
+fn client_ip(
+    limiter: Option<&RateLimiter>,
+    extensions: &Extensions,
+    headers: &HeaderMap,
+) -> Option<IpAddr> {
+    let peer = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+    match limiter {
+        Some(limiter) => limiter.client_ip(peer, headers),
+        None => peer,
     }
 }
 
@@ -95,13 +107,7 @@ fn bucket_key(app: &App, limiter: &RateLimiter, class: Class, request: &Request)
     {
         return Some(Bucket::User(id));
     }
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip());
-    limiter
-        .client_ip(peer, request.headers())
-        .map(Bucket::Client)
+    client_ip(Some(limiter), request.extensions(), request.headers()).map(Bucket::Client)
 }
 
 /// The user id of a valid bearer token; an invalid one counts as none (the

@@ -148,7 +148,22 @@ async fn accept_encoding_q_values_choose_the_coding(app: &TestApp) {
     }
 }
 
+/// `author` takes any spelling with the name's canonical form, on both
+/// backends alike.
+async fn an_author_filter_takes_any_spelling_of_the_name(app: &TestApp) {
+    lists(app).await;
+    for author in ["ada", "ADA", "%EF%BD%81da", "ada%00", "%20ada%C2%A0"] {
+        let uri = format!("/api/v1/articles?author={author}");
+        let response = app.get(&uri, None).await;
+        assert_eq!(response.status, StatusCode::OK, "{uri}: {}", response.text());
+        assert_eq!(response.json()["pagination"]["total"], 2, "{uri}");
+    }
+    let nobody = app.get("/api/v1/articles?author=ad", None).await.json();
+    assert_eq!(nobody["pagination"]["total"], 0);
+}
+
 on_both_backends!(
+    an_author_filter_takes_any_spelling_of_the_name,
     a_search_without_any_word_is_400_and_an_empty_one_is_no_search,
     page_and_after_together_are_400,
     per_page_outside_1_to_100_is_400,

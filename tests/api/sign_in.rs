@@ -8,6 +8,7 @@ use feedgate::config::Secret;
 use feedgate::domain::Role;
 use serde_json::json;
 
+use crate::migration::database_at;
 use crate::ratelimit::{assert_limited, from, generous, per_minute};
 use crate::support::{
     Backend, PASSWORD, SharedRedis, TcpProxy, TestApp, TestResponse, shared_redis_url,
@@ -338,23 +339,7 @@ const BEFORE_CANONICAL_NAMES: i64 = 20261126000002;
 /// still running beside a newer one) sign in by their canonical form; of
 /// two old accounts with one canonical form, the older keeps it.
 async fn accounts_from_before_canonical_names_sign_in_by_their_canonical_form(backend: Backend) {
-    sqlx::any::install_default_drivers();
-    let db = crate::support::TestDb::create(backend).await;
-    let url = match backend {
-        Backend::Sqlite => format!("{}?mode=rwc", db.url()),
-        Backend::MySql => db.url().to_owned(),
-    };
-    let pool = sqlx::AnyPool::connect(&url)
-        .await
-        .expect("the database opens");
-    let migrator = match backend {
-        Backend::Sqlite => sqlx::migrate!("migrations/sqlite"),
-        Backend::MySql => sqlx::migrate!("migrations/mysql"),
-    };
-    migrator
-        .run_to(BEFORE_CANONICAL_NAMES, &pool)
-        .await
-        .expect("the old schema");
+    let (db, pool) = database_at(backend, BEFORE_CANONICAL_NAMES).await;
     let hash = feedgate::auth::Passwords::new(
         64,
         1,
