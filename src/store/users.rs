@@ -129,7 +129,8 @@ impl Store {
             .map(|credentials| credentials.user.id))
     }
 
-    /// Gives the user `role`, unless that would leave no admin.
+    /// Gives the user `role`, unless that would leave no admin
+    /// ([`StoreError::LastAdmin`]).
     pub async fn set_role(&self, id: i64, role: Role) -> Result<User, StoreError> {
         self.change_user(id, role, None).await
     }
@@ -158,7 +159,9 @@ impl Store {
     /// Sets a new password and role. In the same transaction the user's
     /// token version moves on and their refresh tokens and known clients
     /// go: whoever knew the old password keeps no session, not even one
-    /// being issued right now (its tokens carry the old version).
+    /// being issued right now (its tokens carry the old version). This is
+    /// the operator's tool (`feedgate user create`), which can always make
+    /// another admin: it may demote the last one.
     pub async fn reset_user(
         &self,
         id: i64,
@@ -173,10 +176,10 @@ impl Store {
     /// the user's refresh tokens: the access token they hold follows the
     /// new role at once, and when it expires they sign in under it.
     ///
-    /// The last admin keeps the role ([`StoreError::LastAdmin`]). Every
-    /// admin's row is locked first, in one order, then counted: of two
-    /// admins demoting each other at once, the second waits for the first
-    /// and then finds itself the last.
+    /// A role change alone leaves the last admin an admin
+    /// ([`StoreError::LastAdmin`]). Every admin's row is locked first, in
+    /// one order, then counted: of two admins demoting each other at once,
+    /// the second waits for the first and then finds itself the last.
     async fn change_user(
         &self,
         id: i64,
@@ -202,7 +205,8 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
             let current = current.ok_or(StoreError::NotFound)?;
-            if current == admin && role != Role::Admin && admins == [id] {
+            let demotes_the_last = current == admin && role != Role::Admin && admins == [id];
+            if demotes_the_last && password_hash.is_none() {
                 return Err(StoreError::LastAdmin);
             }
             sqlx::query("UPDATE users SET role = ?, updated_at = ? WHERE id = ?")

@@ -72,10 +72,10 @@ impl Writer {
     }
 
     /// Creates a user, or resets an existing one's password and role (see
-    /// [`crate::store::Store::reset_user`]): every instance then refuses
-    /// the tokens of the old password on their next use. A new name must
-    /// be one that sign-up takes; an existing one is found by its
-    /// canonical form.
+    /// [`crate::store::Store::reset_user`]; the operator's tool, so it may
+    /// demote the last admin): every instance then refuses the tokens of
+    /// the old password on their next use. A new name must be one that
+    /// sign-up takes; an existing one is found by its canonical form.
     pub async fn upsert_user(
         &self,
         username: &str,

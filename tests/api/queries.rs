@@ -155,7 +155,12 @@ async fn an_author_filter_takes_any_spelling_of_the_name(app: &TestApp) {
     for author in ["ada", "ADA", "%EF%BD%81da", "ada%00", "%20ada%C2%A0"] {
         let uri = format!("/api/v1/articles?author={author}");
         let response = app.get(&uri, None).await;
-        assert_eq!(response.status, StatusCode::OK, "{uri}: {}", response.text());
+        assert_eq!(
+            response.status,
+            StatusCode::OK,
+            "{uri}: {}",
+            response.text()
+        );
         assert_eq!(response.json()["pagination"]["total"], 2, "{uri}");
     }
     let nobody = app.get("/api/v1/articles?author=ad", None).await.json();
