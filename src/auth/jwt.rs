@@ -21,12 +21,14 @@ pub struct Claims {
     /// never reads them.
     pub name: String,
     pub role: Role,
-    /// The user's token version at issue; a password reset raises the
-    /// user's, ending the token. Tokens from before versions existed have
-    /// none, which reads as the first version, 0.
-    #[serde(default)]
+    /// The user's token version at issue; a password reset (or a reused
+    /// refresh token) raises the user's, ending the token. Required: every
+    /// token issued since versions exist has one, and the access tokens
+    /// from before expired long ago.
     pub ver: i64,
     pub iss: String,
+    /// Issued at; required, and not in the future (beyond the clock skew
+    /// tolerated), as `nbf` if present.
     pub iat: u64,
     pub exp: u64,
     /// Unique per token, so two tokens issued in one second differ.
@@ -51,6 +53,7 @@ impl Keys {
         // fails validation before its signature is looked at.
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true;
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         Self {
@@ -82,13 +85,22 @@ impl Keys {
             .expect("HS256 signing with an in-memory key cannot fail")
     }
 
+    /// The token's claims if it is ours and current: HS256 with our key,
+    /// our issuer, a subject, a token version, not expired, and neither
+    /// issued (`iat`) nor valid from (`nbf`) later than now, give or take
+    /// the clock skew tolerated. A token from the future was not issued by
+    /// a clock we trust.
     pub(super) fn verify(&self, token: &str) -> Result<Claims, TokenError> {
-        decode::<Claims>(token, &self.decoding, &self.validation)
+        let claims = decode::<Claims>(token, &self.decoding, &self.validation)
             .map(|data| data.claims)
             .map_err(|err| match err.kind() {
                 ErrorKind::ExpiredSignature => TokenError::Expired,
                 _ => TokenError::Invalid,
-            })
+            })?;
+        if claims.iat > jsonwebtoken::get_current_timestamp() + LEEWAY_SECS {
+            return Err(TokenError::Invalid);
+        }
+        Ok(claims)
     }
 }
 
@@ -157,14 +169,41 @@ mod tests {
     }
 
     #[test]
-    fn a_token_without_a_version_reads_as_the_first_version() {
+    fn a_token_without_a_version_or_from_the_future_is_invalid() {
         let keys = Keys::new(b"0123456789abcdef0123456789abcdef");
         let now = jsonwebtoken::get_current_timestamp();
-        let claims = serde_json::json!({
-            "sub": "7", "name": "ada", "role": "author", "iss": ISSUER,
-            "iat": now, "exp": now + 60, "jti": "x",
-        });
-        let token = encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).unwrap();
-        assert_eq!(keys.verify(&token).unwrap().ver, 0);
+        let token = |changes: serde_json::Value| {
+            let mut claims = serde_json::json!({
+                "sub": "7", "name": "ada", "role": "author", "iss": ISSUER, "ver": 2,
+                "iat": now, "exp": now + 60, "jti": "x",
+            });
+            for (name, value) in changes.as_object().unwrap() {
+                match value {
+                    serde_json::Value::Null => claims.as_object_mut().unwrap().remove(name),
+                    value => claims
+                        .as_object_mut()
+                        .unwrap()
+                        .insert(name.clone(), value.clone()),
+                };
+            }
+            encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).unwrap()
+        };
+        assert_eq!(keys.verify(&token(serde_json::json!({}))).unwrap().ver, 2);
+        let skewed = serde_json::json!({"iat": now + LEEWAY_SECS, "nbf": now + LEEWAY_SECS});
+        assert!(keys.verify(&token(skewed)).is_ok(), "within the skew");
+        for invalid in [
+            serde_json::json!({"ver": null}),
+            serde_json::json!({"iat": null}),
+            serde_json::json!({"iat": now + 60}),
+            serde_json::json!({"nbf": now + 60}),
+        ] {
+            assert!(
+                matches!(
+                    keys.verify(&token(invalid.clone())),
+                    Err(TokenError::Invalid)
+                ),
+                "{invalid}"
+            );
+        }
     }
 }

@@ -58,8 +58,8 @@ pub enum Family {
     Article(i64),
     /// Lists of every article (in the shared tier).
     Articles,
-    /// Lists of one author's articles (the username, lower-cased; in the
-    /// shared tier).
+    /// Lists of one author's articles (by the canonical form of the
+    /// username; in the shared tier).
     Author(String),
     /// Lists of one tag's articles (in the shared tier).
     Tag(String),
@@ -101,11 +101,6 @@ pub enum FeedName {
 }
 
 impl Family {
-    /// Usernames are case-insensitive, so their family is spelt in lower case.
-    pub fn author(username: &str) -> Self {
-        Family::Author(username.to_ascii_lowercase())
-    }
-
     /// Whether the family has a generation in Redis, fencing the shared
     /// tier (the finer list families fence the local tier only).
     pub fn is_shared(&self) -> bool {
@@ -269,8 +264,8 @@ impl Key {
     }
 
     /// `query` is the list's canonical query string, `scope` who may see
-    /// drafts in it (empty for published lists), `after` the article a
-    /// cursor page seeks from. Shared, it belongs to its feeds' coarse
+    /// drafts in it (empty for published lists), `author` a username in its
+    /// canonical form, `after` the article a cursor page seeks from. Shared, it belongs to its feeds' coarse
     /// families; locally, to the `local` families its read names (an order,
     /// and for a cursor page its anchor).
     pub fn articles(
@@ -282,7 +277,7 @@ impl Key {
         local: Families,
     ) -> Self {
         let mut shared = Families::new();
-        shared.extend(author.map(Family::author));
+        shared.extend(author.map(|name| Family::Author(name.to_owned())));
         shared.extend(tag.map(|tag| Family::Tag(tag.to_owned())));
         if shared.is_empty() {
             shared.push(Family::Articles);
@@ -354,7 +349,7 @@ mod tests {
             [Family::Articles]
         );
         assert_eq!(
-            Key::articles("", "", Some("Ada"), Some("rust"), Some(7), none()).shared[..],
+            Key::articles("", "", Some("ada"), Some("rust"), Some(7), none()).shared[..],
             [
                 Family::Author("ada".into()),
                 Family::Tag("rust".into()),

@@ -240,7 +240,7 @@ mod tests {
     #[test]
     fn the_epoch_changes_every_stamp_and_refuses_loads_across_it() {
         let generations = Generations::default();
-        let key = [Family::author("ada"), Family::Tag("rust".into())];
+        let key = [Family::Author("ada".into()), Family::Tag("rust".into())];
         let fence = generations.fence();
         let stamp = stamp(&generations, &key);
         generations.bump_epoch();

@@ -50,6 +50,7 @@ pub struct RateLimitSettings {
     pub write: LimitSettings,
     pub token_client: LimitSettings,
     pub token_username: LimitSettings,
+    pub token_username_client: LimitSettings,
     pub signup: LimitSettings,
 }
 
@@ -92,6 +93,9 @@ pub struct ServerSettings {
     pub body_limit_bytes: usize,
     pub request_timeout_secs: u64,
     pub header_read_timeout_secs: u64,
+    /// A connection whose response makes no progress (the client reads
+    /// nothing) for this long is closed.
+    pub send_timeout_secs: u64,
     pub keep_alive: bool,
     pub shutdown_timeout_secs: u64,
     pub cors_origins: Vec<String>,
@@ -296,6 +300,10 @@ impl Settings {
             (
                 "FEEDGATE_RATE_LIMIT__TOKEN_USERNAME__*",
                 limits.token_username,
+            ),
+            (
+                "FEEDGATE_RATE_LIMIT__TOKEN_USERNAME_CLIENT__*",
+                limits.token_username_client,
             ),
             ("FEEDGATE_RATE_LIMIT__SIGNUP__*", limits.signup),
         ];

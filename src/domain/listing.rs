@@ -2,6 +2,7 @@
 
 use super::article::ArticleStatus;
 use super::search::SearchTerms;
+use super::user::canonical_username;
 use super::viewer::DraftScope;
 
 pub const DEFAULT_PER_PAGE: u32 = 20;
@@ -231,10 +232,10 @@ pub enum Feed {
 }
 
 impl Feed {
-    /// An author's feed; usernames compare case-insensitively, so their
-    /// feed is spelt in lower case.
+    /// An author's feed, by the canonical form of their username (every
+    /// spelling that names them names one feed).
     pub fn author(username: &str) -> Self {
-        Feed::Author(username.to_ascii_lowercase())
+        Feed::Author(canonical_username(username))
     }
 }
 

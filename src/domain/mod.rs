@@ -13,10 +13,12 @@ mod viewer;
 pub use article::{Article, ArticleContent, ArticleStatus, Author, slugify, summarize};
 pub use comment::Comment;
 pub use listing::{
-    ArticleFilter, ArticleSort, Feed, FeedChanges, FeedOrder, MAX_PAGE, PageError, PageRequest,
-    PageStart, Paged, SortKey,
+    ArticleFilter, ArticleSort, Feed, FeedChanges, FeedOrder, MAX_PAGE, MAX_PER_PAGE, PageError,
+    PageRequest, PageStart, Paged, SortKey,
 };
 pub use search::{SearchTerms, words};
 pub use tag::{MAX_TAGS, TagCount, normalize_tag, normalize_tags};
-pub use user::{Principal, Role, User};
+pub use user::{
+    Principal, Role, USERNAME_CHARS, User, Username, UsernameError, canonical_username,
+};
 pub use viewer::{DraftScope, Viewer};

@@ -18,8 +18,9 @@ use super::problems::{
 use super::rules;
 use crate::app::AppState;
 use crate::domain::{
-    Article, ArticleContent, ArticleFilter, ArticleSort, ArticleStatus, MAX_PAGE, PageError,
-    PageRequest, SearchTerms, normalize_tag, normalize_tags, slugify, summarize,
+    Article, ArticleContent, ArticleFilter, ArticleSort, ArticleStatus, MAX_PAGE, MAX_PER_PAGE,
+    PageError, PageRequest, SearchTerms, canonical_username, normalize_tag, normalize_tags,
+    slugify, summarize,
 };
 use crate::error::{ApiError, FieldError};
 use crate::reads::{ARTICLES_PATH, article_entry, may_see};
@@ -44,15 +45,14 @@ pub struct ArticleListParams {
     /// at most 100 (deeper pages go by `after`).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     page: Option<u32>,
-    /// Items per page, 1 to 100 (default 20); 0 is served as 1 and larger
-    /// values as 100.
-    #[param(value_type = Option<i64>, minimum = 0, maximum = 4294967295_u32)]
+    /// Items per page, 1 to 100 (default 20); other values are a 400.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     per_page: Option<u32>,
     /// The id of an article: the page holds the ones that follow it in this
     /// list's order, at any depth, as fast as the first page. `links.next`
-    /// of every page uses it. Wins over `page`. An id no page of this list
-    /// follows (gone, or a draft the caller may not see) is a 404 naming
-    /// `after`.
+    /// of every page uses it. Not with `page` (400). An id no page of this
+    /// list follows (gone, or a draft the caller may not see) is a 404
+    /// (`unknown_cursor`) naming `after`.
     after: Option<i64>,
     /// Only articles by this username.
     #[param(max_length = 100)]
@@ -66,7 +66,8 @@ pub struct ArticleListParams {
     /// Words the title must have, every one, in any order: runs of letters,
     /// digits and underscores, compared without case or accents; whole
     /// words only. Newest first; with another `sort`, the 1,000 newest
-    /// matches in that order. Text without any word matches nothing.
+    /// matches in that order. Empty (or only spaces) is no search; text
+    /// without any word (`!!!`) is a 400.
     #[param(max_length = 100)]
     q: Option<String>,
     /// The order; `-` means descending (default `-created_at`).
@@ -82,13 +83,12 @@ pub struct PageParams {
     /// (deeper pages go by `after`).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     page: Option<u32>,
-    /// Items per page, 1 to 100 (default 20); 0 is served as 1 and larger
-    /// values as 100.
-    #[param(value_type = Option<i64>, minimum = 0, maximum = 4294967295_u32)]
+    /// Items per page, 1 to 100 (default 20); other values are a 400.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     per_page: Option<u32>,
     /// The id of a comment of this article: the page holds the ones after
-    /// it, at any depth. `links.next` uses it. Wins over `page`; an unknown
-    /// one is a 404 naming `after`.
+    /// it, at any depth. `links.next` uses it. Not with `page` (400); an
+    /// unknown one is a 404 (`unknown_cursor`) naming `after`.
     after: Option<i64>,
 }
 
@@ -98,15 +98,34 @@ impl PageParams {
     }
 }
 
-/// A page by cursor, else by number (a cursor wins if both are given: it
-/// is what `links.next` carries).
+/// A page by cursor or by number, never both: a request naming two
+/// starting points is ambiguous, so it is refused rather than one of them
+/// silently ignored. `per_page` outside 1 to [`MAX_PER_PAGE`] is refused
+/// too, never quietly served at another size.
 pub fn parse_page<C>(
     page: Option<u32>,
     per_page: Option<u32>,
     after: Option<C>,
 ) -> Result<PageRequest<C>, ApiError> {
-    let per_page = per_page.unwrap_or(PageRequest::<C>::default().per_page);
+    let per_page = match per_page {
+        None => PageRequest::<C>::default().per_page,
+        Some(n) if (1..=MAX_PER_PAGE).contains(&n) => n,
+        Some(_) => {
+            return Err(query_error(
+                "per_page",
+                "range",
+                &format!("must be 1 to {MAX_PER_PAGE}"),
+            ));
+        }
+    };
     if let Some(after) = after {
+        if page.is_some() {
+            return Err(query_error(
+                "page",
+                "exclusive",
+                "give either page or after, not both (links.next uses after alone)",
+            ));
+        }
         return Ok(PageRequest::after(after, per_page));
     }
     PageRequest::number(page.unwrap_or(1), per_page).map_err(|err| match err {
@@ -166,16 +185,27 @@ impl ArticleListParams {
         };
         let drafts = caller.viewer().draft_scope();
         let filter = ArticleFilter {
-            // Usernames compare case-insensitively: one spelling, one cache entry.
+            // A username in its canonical form: every spelling of one
+            // account is one filter and one cache entry.
             author: self
                 .author
-                .map(|a| a.trim().to_ascii_lowercase())
+                .map(|a| canonical_username(&a))
                 .filter(|a| !a.is_empty()),
             tag,
             status: self.status.unwrap_or(ArticleStatus::Published),
             q: match self.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
                 None => None,
-                Some(text) => SearchTerms::parse(text),
+                Some(text) => Some(
+                    SearchTerms::parse(text)
+                        .filter(|terms| !terms.words().is_empty())
+                        .ok_or_else(|| {
+                            query_error(
+                                "q",
+                                "no_words",
+                                "must have a word: letters, digits or underscores",
+                            )
+                        })?,
+                ),
             },
             sort,
             drafts,

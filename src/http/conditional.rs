@@ -141,8 +141,13 @@ pub fn written(status: StatusCode, entry: &Entry, location: Option<String>) -> R
     response
 }
 
-/// brotli, else gzip, else identity, as `Accept-Encoding` allows (`q=0`
-/// refuses; `*` covers the codings not listed). One pass, no allocation.
+/// The coding `Accept-Encoding` prefers (RFC 9110 12.5.3): the highest
+/// q-value among brotli, gzip and identity, ties going to the smaller body
+/// (brotli, then gzip). A coding not listed takes `*`'s q-value; `q=0`
+/// refuses a coding. Identity not listed (and not refused through `*`) is
+/// acceptable but ranks below any coding the client accepts. A q-value that
+/// is not a number from 0 to 1 makes its element count as not sent. No
+/// header: identity. One pass, no allocation.
 fn preferred_coding(request: &HeaderMap) -> Coding {
     let Some(accept) = request
         .get(header::ACCEPT_ENCODING)
@@ -150,36 +155,58 @@ fn preferred_coding(request: &HeaderMap) -> Coding {
     else {
         return Coding::Identity;
     };
-    let (mut br, mut gzip, mut any) = (None, None, None);
+    let (mut br, mut gzip, mut identity, mut any) = (None, None, None, None);
     for item in accept.split(',') {
         let mut parts = item.split(';');
         let coding = parts.next().unwrap_or_default().trim();
-        let q = parts.find_map(quality).unwrap_or(1.0);
-        if coding.eq_ignore_ascii_case("br") {
-            br.get_or_insert(q);
+        let Some(q) = parts.find_map(quality).unwrap_or(Some(1.0)) else {
+            continue;
+        };
+        let slot = if coding.eq_ignore_ascii_case("br") {
+            &mut br
         } else if coding.eq_ignore_ascii_case("gzip") {
-            gzip.get_or_insert(q);
+            &mut gzip
+        } else if coding.eq_ignore_ascii_case("identity") {
+            &mut identity
         } else if coding == "*" {
-            any.get_or_insert(q);
-        }
+            &mut any
+        } else {
+            continue;
+        };
+        slot.get_or_insert(q);
     }
-    let accepts = |q: Option<f32>| q.or(any).is_some_and(|q| q > 0.0);
-    if accepts(br) {
+    let br = br.or(any).unwrap_or(0.0);
+    let gzip = gzip.or(any).unwrap_or(0.0);
+    // Below every accepted coding unless listed, or refused by `*;q=0`.
+    let identity = identity.unwrap_or(if any == Some(0.0) {
+        0.0
+    } else {
+        f32::MIN_POSITIVE
+    });
+    if br > 0.0 && br >= gzip && br >= identity {
         Coding::Brotli
-    } else if accepts(gzip) {
+    } else if gzip > 0.0 && gzip >= identity {
         Coding::Gzip
     } else {
         Coding::Identity
     }
 }
 
-/// The value of a `q=` parameter (`q = 0.5` too).
-fn quality(parameter: &str) -> Option<f32> {
+/// The value of a `q=` parameter (`q = 0.5` too): `None` if the parameter
+/// is another one, `Some(None)` if its value is not a q-value (a number
+/// from 0 to 1).
+fn quality(parameter: &str) -> Option<Option<f32>> {
     let (name, value) = parameter.split_once('=')?;
-    name.trim()
-        .eq_ignore_ascii_case("q")
-        .then(|| value.trim().parse().ok())
-        .flatten()
+    if !name.trim().eq_ignore_ascii_case("q") {
+        return None;
+    }
+    Some(
+        value
+            .trim()
+            .parse::<f32>()
+            .ok()
+            .filter(|q| (0.0..=1.0).contains(q)),
+    )
 }
 
 /// `If-None-Match` uses weak comparison (RFC 9110 13.1.2): a CDN that
@@ -255,6 +282,32 @@ mod tests {
             "the first mention counts"
         );
         assert_eq!(preferred_coding(&HeaderMap::new()), Coding::Identity);
+    }
+
+    #[test]
+    fn the_highest_q_value_wins() {
+        let coding = |value: &str| preferred_coding(&headers(header::ACCEPT_ENCODING, value));
+        assert_eq!(coding("gzip;q=0.001, br;q=0.0005"), Coding::Gzip);
+        assert_eq!(coding("br;q=0.5, gzip;q=0.9"), Coding::Gzip);
+        assert_eq!(coding("gzip;q=0.5, br;q=0.5"), Coding::Brotli, "a tie");
+        assert_eq!(coding("*;q=0.2, gzip;q=0.1"), Coding::Brotli);
+        assert_eq!(coding("identity, gzip;q=0.5"), Coding::Identity);
+        assert_eq!(coding("identity;q=0.4, gzip;q=0.5"), Coding::Gzip);
+        assert_eq!(
+            coding("gzip;q=0.001"),
+            Coding::Gzip,
+            "over unlisted identity"
+        );
+        assert_eq!(
+            coding("gzip;q=0, identity;q=0"),
+            Coding::Identity,
+            "nothing else"
+        );
+        assert_eq!(coding("*;q=0"), Coding::Identity);
+        assert_eq!(coding("br;q=2, gzip;q=0.5"), Coding::Gzip, "q over 1");
+        assert_eq!(coding("br;q=abc, gzip;q=0.1"), Coding::Gzip);
+        assert_eq!(coding("br;q=-1, gzip;q=NaN"), Coding::Identity);
+        assert_eq!(coding("br;level=1;q=0.2, gzip;q=0.3"), Coding::Gzip);
     }
 
     #[test]

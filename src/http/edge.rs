@@ -4,7 +4,8 @@
 //! In order: 414/431 for oversized request lines and headers; rate limits;
 //! the handler, under the request timeout, a panic in it answered as a 500;
 //! problem JSON for bare error responses (axum's 405, a body limit's 413);
-//! the request counter and latency histogram. On a cache hit none of it allocates, boxes a future
+//! `Connection: close` on a response sent before its request's body was
+//! read; the request counter and latency histogram. On a cache hit none of it allocates, boxes a future
 //! or arms a timer: the timer starts only if the response is not ready at
 //! the first poll, and only a limit kept in Redis is waited for in a boxed
 //! future.
@@ -13,14 +14,17 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use axum::body::{Body, Bytes};
 use axum::extract::{MatchedPath, Request};
-use axum::http::{Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt;
+use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tokio::time::Sleep;
 use tower::{Layer, Service, ServiceExt};
@@ -86,12 +90,14 @@ where
 
     fn call(&mut self, request: Request) -> Self::Future {
         let started = Instant::now();
+        let (request, body_read) = track_body(request);
         let mut done = Done {
             started,
             method: request.method().clone(),
             route: request.extensions().get::<MatchedPath>().cloned(),
             metrics: self.metrics.clone(),
             limit: None,
+            body_read,
         };
         let state = if let Some(refusal) = guard::oversized(&request) {
             State::Ready {
@@ -258,6 +264,8 @@ struct Done {
     metrics: Arc<RouteMetrics>,
     /// An in-process write bucket's verdict, reported in `RateLimit-*`.
     limit: Option<Decision>,
+    /// For a request with a body: whether it was read to its end.
+    body_read: Option<Arc<AtomicBool>>,
 }
 
 impl Done {
@@ -266,11 +274,70 @@ impl Done {
         if let Some(decision) = self.limit {
             write_limit_headers(&mut response, decision);
         }
+        if self
+            .body_read
+            .as_ref()
+            .is_some_and(|read| !read.load(Ordering::Acquire))
+        {
+            // The rest of the body cannot be told from a next request, so
+            // the connection ends after this answer: say so, or the client
+            // sends its next request into a closed connection.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         let route = self.route.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
         let status = response.status().as_u16();
         self.metrics
             .record(&self.method, route, status, self.started.elapsed());
         response
+    }
+}
+
+/// For a request that has a body, a flag its reader sets once the body has
+/// been read to its end (a request without one is left as it is: no
+/// allocation on reads).
+fn track_body(request: Request) -> (Request, Option<Arc<AtomicBool>>) {
+    if request.body().is_end_stream() {
+        return (request, None);
+    }
+    let read = Arc::new(AtomicBool::new(false));
+    let flag = read.clone();
+    let request = request.map(|inner| Body::new(TrackedBody { inner, read: flag }));
+    (request, Some(read))
+}
+
+pin_project! {
+    /// A request body that records when it has been read to its end.
+    struct TrackedBody {
+        #[pin]
+        inner: Body,
+        read: Arc<AtomicBool>,
+    }
+}
+
+impl HttpBody for TrackedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let this = self.project();
+        let polled = this.inner.poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) {
+            this.read.store(true, Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 

@@ -259,7 +259,7 @@ impl FromRequestParts<AppState> for MaybeUser {
         })?;
         if user.token_version != claims.ver {
             return Err(ApiError::Unauthorized(
-                "this session has ended because the password was reset; sign in again".into(),
+                "this session has ended (a password reset, or a refresh token used twice); sign in again".into(),
             ));
         }
         Ok(MaybeUser(Some(AuthUser {

@@ -12,10 +12,11 @@ use crate::error::Problem;
 #[response(status = 400, content_type = "application/problem+json")]
 pub struct BadQuery(pub Problem);
 
-/// No valid bearer token: missing, malformed, forged or expired, for a user
-/// that no longer exists, or issued before the user's password was reset
-/// (sign in again); on `POST /tokens`, bad credentials or a bad, spent or
-/// pre-reset refresh token.
+/// No valid bearer token: missing, malformed, forged or expired, without
+/// `iat` or `ver`, from the future (`iat` or `nbf`), for a user that no
+/// longer exists, or issued before the user's password was reset or a
+/// refresh token of theirs was reused (sign in again); on `POST /tokens`,
+/// bad credentials or a bad, spent or pre-reset refresh token.
 #[derive(IntoResponses)]
 #[response(status = 401, content_type = "application/problem+json")]
 pub struct Unauthorized(pub Problem);
@@ -38,7 +39,8 @@ pub struct NotFound(pub Problem);
 #[response(status = 404, content_type = "application/problem+json")]
 pub struct UnknownCursor(pub Problem);
 
-/// A name (slug, username) is taken, or a concurrent write won.
+/// A name (slug, username) is taken, a concurrent write won, or a role
+/// change would leave no admin.
 #[derive(IntoResponses)]
 #[response(status = 409, content_type = "application/problem+json")]
 pub struct Conflict(pub Problem);

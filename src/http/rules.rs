@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use validator::ValidationError;
 
-use crate::domain::{MAX_TAGS, normalize_tag};
+use crate::domain::{MAX_TAGS, Username, UsernameError, normalize_tag};
 
 fn error(code: &'static str, message: &'static str) -> ValidationError {
     ValidationError::new(code).with_message(Cow::Borrowed(message))
@@ -49,18 +49,16 @@ pub fn tags(values: &[String]) -> Result<(), ValidationError> {
     Ok(())
 }
 
-/// ASCII letters, digits, `_` and `-`: safe in URLs, logs and filters.
+/// What sign-up takes ([`Username::parse`]); the length is the `length`
+/// rule's to report.
 pub fn username(value: &str) -> Result<(), ValidationError> {
-    let valid = value
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if !valid {
-        return Err(error(
+    match Username::parse(value) {
+        Err(UsernameError::Characters) => Err(error(
             "username",
             "may contain only letters, digits, _ and -",
-        ));
+        )),
+        Ok(_) | Err(UsernameError::Length) => Ok(()),
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -27,13 +27,12 @@ pub struct TagPageParams {
     /// `after`).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     page: Option<u32>,
-    /// Items per page, 1 to 100 (default 20); 0 is served as 1 and larger
-    /// values as 100.
-    #[param(value_type = Option<i64>, minimum = 0, maximum = 4294967295_u32)]
+    /// Items per page, 1 to 100 (default 20); other values are a 400.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     per_page: Option<u32>,
     /// The name of a tag: the page holds the ones after it in this order.
-    /// `links.next` uses it. Wins over `page`; empty is none; an unknown
-    /// one is a 404 naming `after`.
+    /// `links.next` uses it. Not with `page` (400); empty is none; an
+    /// unknown one is a 404 (`unknown_cursor`) naming `after`.
     after: Option<String>,
 }
 

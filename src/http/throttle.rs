@@ -4,18 +4,19 @@
 //! Reads are keyed by the client's address (by the user when a valid token
 //! is sent) and counted in process. Writes are keyed by the user (by the
 //! address without a token); `POST /tokens` and `POST /users` by address,
-//! with their own, much tighter limits; the token endpoint also limits each
-//! username (in its handler, which has read the body). Operational
+//! with their own, much tighter limits; a password sign-in also takes from
+//! its username's budgets (in the write it makes, once the body is read). Operational
 //! endpoints are never limited. A request with neither a user nor an
 //! address (in-process calls, which have no socket) is not limited.
 
-use std::net::SocketAddr;
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, MatchedPath, Request};
-use axum::http::{Method, header};
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request};
+use axum::http::request::Parts;
+use axum::http::{Extensions, HeaderMap, Method, header};
 
-use crate::app::App;
-use crate::error::ApiError;
+use crate::app::{App, AppState};
 use crate::ratelimit::{Bucket, Class, Decision, RateLimiter};
 
 const EXEMPT: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
@@ -52,19 +53,39 @@ pub fn admit(app: &App, request: &Request) -> Admission {
     }
 }
 
-/// The per-username limit of sign-ins, which only a handler that has read
-/// the body can apply.
-pub async fn limit_username(app: &App, username: &str) -> Result<(), ApiError> {
-    let Some(limiter) = app.limiter.as_ref() else {
-        return Ok(());
-    };
-    let decision = limiter
-        .check(Class::TokenUsername, Bucket::username(username))
-        .await;
-    if decision.allowed {
-        Ok(())
-    } else {
-        Err(ApiError::TooManyRequests(decision))
+/// The client's address as the rate limits see it (what trusted proxies
+/// forward, else the socket peer); `None` for in-process requests. The
+/// per-username sign-in budgets, which only a handler that has read the
+/// body can take, are kept per client by it.
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(client_ip(
+            app.limiter.as_ref(),
+            &parts.extensions,
+            &parts.headers,
+        )))
+    }
+}
+
+/// What trusted proxies say the client is (with limits on), else the peer.
+fn client_ip(
+    limiter: Option<&RateLimiter>,
+    extensions: &Extensions,
+    headers: &HeaderMap,
+) -> Option<IpAddr> {
+    let peer = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+    match limiter {
+        Some(limiter) => limiter.client_ip(peer, headers),
+        None => peer,
     }
 }
 
@@ -86,13 +107,7 @@ fn bucket_key(app: &App, limiter: &RateLimiter, class: Class, request: &Request)
     {
         return Some(Bucket::User(id));
     }
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip());
-    limiter
-        .client_ip(peer, request.headers())
-        .map(Bucket::Client)
+    client_ip(Some(limiter), request.extensions(), request.headers()).map(Bucket::Client)
 }
 
 /// The user id of a valid bearer token; an invalid one counts as none (the

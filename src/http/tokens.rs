@@ -13,13 +13,11 @@ use validator::Validate;
 use super::conditional::NO_STORE;
 use super::extract::Valid;
 use super::problems::{Invalid, Unauthorized};
-use super::throttle::limit_username;
-use crate::app::{App, AppState};
-use crate::auth::RefreshToken;
-use crate::domain::User;
+use super::throttle::ClientAddr;
+use crate::app::AppState;
 use crate::error::ApiError;
-use crate::store::RefreshOutcome;
 use crate::views::TokenView;
+use crate::writes::{PasswordGrant, TokenGrantError};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(create_token))
@@ -68,6 +66,12 @@ impl Validate for TokenRequest {
 }
 
 /// Issue tokens.
+///
+/// A password grant has two budgets per username (its canonical form):
+/// one per client address, and one shared by every client which, once
+/// spent, only clients the user signed in from before get past (429
+/// otherwise). Reusing a spent refresh token ends every session of the
+/// user, access tokens included.
 #[utoipa::path(
     post, path = "/api/v1/tokens", tag = "auth",
     request_body = TokenRequest,
@@ -79,77 +83,44 @@ impl Validate for TokenRequest {
 )]
 pub async fn create_token(
     State(app): State<AppState>,
+    ClientAddr(client): ClientAddr,
     Valid(request): Valid<TokenRequest>,
 ) -> Result<Response, ApiError> {
-    let (user, token_version) = match request {
+    let tokens = match request {
         TokenRequest::Password { username, password } => {
-            limit_username(&app, &username).await?;
-            // A place to check the password first: past the pool's bounds
-            // a sign-in is refused before it costs a database query.
-            let slot = app.auth.passwords.reserve()?;
-            let credentials = app.store.find_credentials(&username).await?;
-            let hash = credentials.as_ref().map(|c| c.password_hash.as_str());
-            let valid = slot.verify(&password, hash).await?;
-            match credentials {
-                Some(credentials) if valid => (credentials.user, credentials.token_version),
-                _ => {
-                    return Err(ApiError::Unauthorized(
-                        "invalid username or password".into(),
-                    ));
-                }
-            }
+            let grant = PasswordGrant {
+                username: &username,
+                password: &password,
+                client,
+            };
+            app.writer
+                .sign_in(&app.auth, app.limiter.as_ref(), grant)
+                .await?
         }
         TokenRequest::RefreshToken { refresh_token } => {
-            let hash = RefreshToken::hash_of(&refresh_token);
-            match app.store.consume_refresh_token(&hash).await? {
-                RefreshOutcome::Accepted {
-                    user_id,
-                    token_version,
-                } => {
-                    let user = app.store.find_user(user_id).await?.ok_or_else(|| {
-                        ApiError::Unauthorized("the account no longer exists".into())
-                    })?;
-                    (user, token_version)
-                }
-                RefreshOutcome::Reused => {
-                    return Err(ApiError::Unauthorized(
-                        "this refresh token was already used; all sessions were signed out".into(),
-                    ));
-                }
-                RefreshOutcome::Rejected => {
-                    return Err(ApiError::Unauthorized(
-                        "the refresh token is invalid, expired, or from before a password reset"
-                            .into(),
-                    ));
-                }
-            }
+            app.writer.refresh(&app.auth, &refresh_token).await?
         }
     };
-    let tokens = issue(&app, &user, token_version).await?;
-    let mut response = Json(tokens).into_response();
+    let mut response = Json(TokenView {
+        access_token: tokens.access_token,
+        token_type: "Bearer",
+        expires_in: tokens.expires_in,
+        refresh_token: tokens.refresh_token,
+    })
+    .into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(NO_STORE));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     Ok(response)
 }
 
-/// A token pair at `token_version`, as read with the credentials or the
-/// refresh token: if a password reset has moved the user on since, both
-/// tokens are refused at their first use.
-async fn issue(app: &App, user: &User, token_version: i64) -> Result<TokenView, ApiError> {
-    let refresh = RefreshToken::generate();
-    app.store
-        .insert_refresh_token(
-            user.id,
-            &refresh.hash,
-            app.auth.refresh_ttl_secs(),
-            token_version,
-        )
-        .await?;
-    Ok(TokenView {
-        access_token: app.auth.issue_access_token(user, token_version),
-        token_type: "Bearer",
-        expires_in: app.auth.access_ttl_secs(),
-        refresh_token: refresh.token,
-    })
+impl From<TokenGrantError> for ApiError {
+    fn from(err: TokenGrantError) -> Self {
+        match err {
+            TokenGrantError::Limited(decision) => ApiError::TooManyRequests(decision),
+            TokenGrantError::Busy(busy) => busy.into(),
+            TokenGrantError::Store(err) => err.into(),
+            unauthorized => ApiError::Unauthorized(unauthorized.to_string()),
+        }
+    }
 }

@@ -15,10 +15,10 @@ use super::problems::{Conflict, Forbidden, Invalid, NotFound, Unauthorized};
 use super::rules;
 use crate::app::AppState;
 use crate::cache::Entry;
-use crate::domain::Role;
-use crate::error::ApiError;
-use crate::store::StoreError;
+use crate::domain::{Role, Username};
+use crate::error::{ApiError, FieldError};
 use crate::views::UserView;
+use crate::writes::UserWriteError;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -60,16 +60,12 @@ pub async fn register_user(
     State(app): State<AppState>,
     Valid(input): Valid<RegisterInput>,
 ) -> Result<Response, ApiError> {
-    let hash = app.auth.passwords.hash(&input.password).await?;
+    let username = Username::parse(&input.username).map_err(UserWriteError::from)?;
     let role = app.settings.auth.registration_role;
     let user = app
         .writer
-        .register_user(&input.username, &hash, role)
-        .await
-        .map_err(|err| match err {
-            StoreError::Duplicate => ApiError::Conflict("that username is taken".into()),
-            other => other.into(),
-        })?;
+        .register_user(&app.auth.passwords, &username, &input.password, role)
+        .await?;
     let location = format!("/api/v1/users/{}", user.id);
     Ok(written(
         StatusCode::CREATED,
@@ -127,7 +123,8 @@ pub async fn find_user(
     ))
 }
 
-/// Change a user's role (admins only).
+/// Change a user's role (admins only). The last admin cannot stop being
+/// one (409): make another user an admin first.
 #[utoipa::path(
     patch, path = "/api/v1/users/{id}", tag = "users",
     params(("id" = i64, Path, description = "User id")),
@@ -137,6 +134,7 @@ pub async fn find_user(
         Unauthorized,
         Forbidden,
         NotFound,
+        Conflict,
         Invalid,
     ),
     security(("bearer" = [])),
@@ -147,17 +145,7 @@ pub async fn update_user(
     AppPath(id): AppPath<i64>,
     Valid(patch): Valid<UserPatch>,
 ) -> Result<Response, ApiError> {
-    if caller.role != Role::Admin {
-        return Err(ApiError::Forbidden("only admins may change roles".into()));
-    }
-    let user = app
-        .writer
-        .set_role(id, patch.role)
-        .await
-        .map_err(|err| match err {
-            StoreError::NotFound => no_user(),
-            other => other.into(),
-        })?;
+    let user = app.writer.change_role(caller.role, id, patch.role).await?;
     Ok(written(
         StatusCode::OK,
         &Entry::json(&UserView::from(user), None),
@@ -167,4 +155,25 @@ pub async fn update_user(
 
 fn no_user() -> ApiError {
     ApiError::NotFound("no such user".into())
+}
+
+impl From<UserWriteError> for ApiError {
+    fn from(err: UserWriteError) -> Self {
+        match err {
+            UserWriteError::InvalidUsername(rule) => {
+                ApiError::unprocessable(vec![FieldError::new(
+                    "username",
+                    rule.code(),
+                    rule.to_string(),
+                )])
+            }
+            UserWriteError::Taken | UserWriteError::LastAdmin => {
+                ApiError::Conflict(err.to_string())
+            }
+            UserWriteError::NotFound => no_user(),
+            UserWriteError::NotAdmin => ApiError::Forbidden(err.to_string()),
+            UserWriteError::Busy(busy) => busy.into(),
+            UserWriteError::Store(err) => err.into(),
+        }
+    }
 }

@@ -9,6 +9,14 @@ use axum::http::HeaderMap;
 use axum::http::header::FORWARDED;
 use forwarded_header_value::ForwardedHeaderValue;
 use ipnet::IpNet;
+use sha2::{Digest, Sha256};
+
+/// A client's address as stored to recognise it later (a known client of
+/// a user): hex SHA-256, so stored rows do not list addresses as such.
+pub fn client_key(ip: IpAddr) -> String {
+    let digest = Sha256::digest(ip.to_string().as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 /// The client's address, given the socket peer (none for in-process
 /// requests, which then have no address) and the trusted proxies.

@@ -1,7 +1,13 @@
 //! Request rate limits: GCRA buckets per client or user, in process
 //! (governor) and, for writes and sign-ins, shared by every instance through
 //! Redis. Reads never wait on Redis; a Redis that fails hands its work to
-//! the in-process buckets.
+//! the in-process buckets, which have counted along with Redis all the
+//! while, so they go on from this instance's own count instead of from
+//! full.
+//!
+//! Password sign-ins have two budgets per username (see [`SignInBudget`]):
+//! one per client, and a shared one that, once spent, only clients the
+//! user signed in from before get past.
 //!
 //! governor is used directly rather than through tower_governor's layer:
 //! that layer keys only on request parts (not the username in a sign-in
@@ -13,6 +19,8 @@ mod client;
 mod local;
 mod shared;
 
+pub use client::client_key;
+
 use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -22,6 +30,7 @@ use ipnet::IpNet;
 use sha2::{Digest, Sha256};
 
 use crate::config::{LimitSettings, RateLimitSettings};
+use crate::domain::canonical_username;
 use local::LocalBuckets;
 use shared::SharedBuckets;
 
@@ -34,19 +43,22 @@ pub enum Class {
     Write,
     /// `POST /tokens` per client.
     TokenClient,
-    /// `POST /tokens` per username.
+    /// `POST /tokens` per username, from every client together.
     TokenUsername,
     /// `POST /users` per client.
     Signup,
+    /// `POST /tokens` per username and client.
+    TokenUsernameClient,
 }
 
 impl Class {
-    const ALL: [Class; 5] = [
+    const ALL: [Class; 6] = [
         Class::Read,
         Class::Write,
         Class::TokenClient,
         Class::TokenUsername,
         Class::Signup,
+        Class::TokenUsernameClient,
     ];
 
     fn name(self) -> &'static str {
@@ -56,6 +68,7 @@ impl Class {
             Class::TokenClient => "token_client",
             Class::TokenUsername => "token_username",
             Class::Signup => "signup",
+            Class::TokenUsernameClient => "token_username_client",
         }
     }
 
@@ -66,6 +79,7 @@ impl Class {
             Class::TokenClient => settings.token_client,
             Class::TokenUsername => settings.token_username,
             Class::Signup => settings.signup,
+            Class::TokenUsernameClient => settings.token_username_client,
         }
     }
 }
@@ -115,18 +129,37 @@ fn whole_seconds(duration: Duration) -> u64 {
 pub enum Bucket {
     User(i64),
     Client(IpAddr),
-    /// A username, by a hash that keeps neither its case nor its length:
-    /// usernames are case-insensitive, and any string may be sent.
+    /// A username, by a hash of its canonical form
+    /// ([`canonical_username`]): every spelling that could reach an
+    /// account is counted as that account, and any string may be sent.
     Username(u64),
+    /// A username (as above) tried by one client.
+    UsernameClient(u64),
 }
 
 impl Bucket {
     pub fn username(username: &str) -> Self {
-        let digest = Sha256::digest(username.to_lowercase().as_bytes());
-        let mut first = [0; 8];
-        first.copy_from_slice(&digest[..8]);
-        Bucket::Username(u64::from_be_bytes(first))
+        Bucket::Username(hash64(&[canonical_username(username).as_bytes()]))
     }
+
+    /// `client` is `None` for requests with no address (in process).
+    pub fn username_client(username: &str, client: Option<IpAddr>) -> Self {
+        let client = client.map(|ip| ip.to_string()).unwrap_or_default();
+        let key = canonical_username(username);
+        Bucket::UsernameClient(hash64(&[key.as_bytes(), b"\0", client.as_bytes()]))
+    }
+}
+
+/// The first 64 bits of the SHA-256 of `parts`, concatenated.
+fn hash64(parts: &[&[u8]]) -> u64 {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part);
+    }
+    let digest = hasher.finalize();
+    let mut first = [0; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(first)
 }
 
 impl fmt::Display for Bucket {
@@ -134,9 +167,31 @@ impl fmt::Display for Bucket {
         match self {
             Bucket::User(id) => write!(f, "u:{id}"),
             Bucket::Client(ip) => write!(f, "ip:{ip}"),
-            Bucket::Username(hash) => write!(f, "{hash:016x}"),
+            Bucket::Username(hash) | Bucket::UsernameClient(hash) => write!(f, "{hash:016x}"),
         }
     }
+}
+
+/// Where a password sign-in stands with its username's two budgets,
+/// taken in this order so that a refusal by one spends nothing of the
+/// other.
+///
+/// A budget per username and client stops one client guessing, and cannot
+/// be spent by anyone else. A budget per username, shared by every client,
+/// stops guessing spread over many addresses; once it is spent, only a
+/// client the user signed in from before (a known client) may have the
+/// password checked. So guessing stops, while an attacker who spends a
+/// username's budget locks out only the user's new clients, never the
+/// ones they already use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInBudget {
+    /// Both budgets had room: check the password.
+    Open,
+    /// This client spent its own budget for the username: refused.
+    ClientSpent(Decision),
+    /// Every client together spent the username's budget: refused unless
+    /// the client is a known one.
+    UsernameSpent(Decision),
 }
 
 /// The GCRA parameters of one limit.
@@ -161,7 +216,7 @@ impl Rate {
 /// Every bucket of the process.
 pub struct RateLimiter {
     trusted_proxies: Vec<IpNet>,
-    rates: [Rate; 5],
+    rates: [Rate; 6],
     local: LocalBuckets,
     shared: Option<SharedBuckets>,
 }
@@ -193,16 +248,38 @@ impl RateLimiter {
         client::client_ip(peer, headers, &self.trusted_proxies)
     }
 
-    /// Takes one request from `class`'s bucket for `key`.
+    /// Takes one request from `class`'s bucket for `key`. A request the
+    /// shared bucket lets through is counted in the in-process one too, so
+    /// that if Redis fails this instance goes on from what it counted.
     pub async fn check(&self, class: Class, key: Bucket) -> Decision {
         let index = class as usize;
         if class != Class::Read
             && let Some(shared) = &self.shared
             && let Some(decision) = shared.check(class.name(), key, self.rates[index]).await
         {
+            if decision.allowed {
+                self.local.check(index, key);
+            }
             return decision;
         }
         self.local.check(index, key)
+    }
+
+    /// Takes a password sign-in for `username` from `client` from its
+    /// budgets: see [`SignInBudget`].
+    pub async fn sign_in(&self, username: &str, client: Option<IpAddr>) -> SignInBudget {
+        let own = Bucket::username_client(username, client);
+        let decision = self.check(Class::TokenUsernameClient, own).await;
+        if !decision.allowed {
+            return SignInBudget::ClientSpent(decision);
+        }
+        let shared = self
+            .check(Class::TokenUsername, Bucket::username(username))
+            .await;
+        if !shared.allowed {
+            return SignInBudget::UsernameSpent(shared);
+        }
+        SignInBudget::Open
     }
 
     /// Takes one request from `class`'s bucket for `key` if that bucket is
@@ -223,6 +300,22 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_usernames_buckets_are_those_of_its_canonical_form() {
+        let ip = "192.0.2.1".parse().ok();
+        for spelling in ["bf3 ", "BF3", "\u{FF42}\u{FF46}\u{FF13}", "bf3\u{0}"] {
+            assert_eq!(Bucket::username(spelling), Bucket::username("bf3"));
+            assert_eq!(
+                Bucket::username_client(spelling, ip),
+                Bucket::username_client("bf3", ip)
+            );
+        }
+        assert_ne!(
+            Bucket::username_client("bf3", ip),
+            Bucket::username_client("bf3", "192.0.2.2".parse().ok())
+        );
+    }
 
     #[test]
     fn a_window_is_spread_evenly_over_the_limit() {

@@ -10,6 +10,9 @@ pub enum StoreError {
     /// The row changed since the caller read it (optimistic concurrency).
     #[error("version mismatch")]
     Stale,
+    /// The change would leave no admin; nothing was written.
+    #[error("the last admin cannot be demoted")]
+    LastAdmin,
     /// A list's `after` names no article that the list could hold.
     #[error("unknown cursor")]
     UnknownCursor,

@@ -399,7 +399,8 @@ async fn select(
     };
     let author = match &filter.author {
         None => None,
-        Some(name) => match id_of(conn, "SELECT id FROM users WHERE username = ?", name).await? {
+        Some(name) => match id_of(conn, "SELECT id FROM users WHERE username_key = ?", name).await?
+        {
             None => return Ok(None),
             found => found,
         },

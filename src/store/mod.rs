@@ -26,7 +26,6 @@ mod users;
 use std::path::Path;
 use std::time::Duration;
 
-use rand::Rng;
 use sqlx::any::AnyQueryResult;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::Migrator;
@@ -35,7 +34,7 @@ use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
 pub use error::StoreError;
 pub use lists::PlanStep;
 pub use seed::SeedReport;
-pub use users::{Credentials, RefreshOutcome};
+pub use users::{Credentials, RefreshOutcome, Session};
 
 use crate::config::DatabaseSettings;
 
@@ -77,10 +76,6 @@ impl Dialect {
         }
     }
 }
-
-/// Attempts of a write transaction that the database rolled back to break
-/// a deadlock or a lock wait, before the caller is told to retry later.
-const WRITE_ATTEMPTS: u32 = 6;
 
 /// Connections of the pool at one moment, for `/metrics`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,7 +150,8 @@ impl Store {
             .run(&self.pool)
             .await
             .map_err(StoreError::Migrate)?;
-        self.run_backfills().await
+        self.run_backfills().await?;
+        self.fill_username_keys().await
     }
 
     /// Derives what migrations cannot (search postings need the
@@ -179,31 +175,6 @@ impl Store {
                 .await?;
         }
         Ok(())
-    }
-
-    /// Runs `attempt` (one write transaction, begun with
-    /// [`Store::begin_write`] and committed) again, a few times after a
-    /// short random pause, if the database rolled it back to break a
-    /// deadlock or a lock wait; then the caller gets
-    /// [`StoreError::Contended`]. `attempt` must not act outside its
-    /// transaction, since it may run more than once.
-    async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T, StoreError>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, StoreError>>,
-    {
-        let mut tries = 1;
-        loop {
-            match attempt().await {
-                Err(StoreError::Contended) if tries < WRITE_ATTEMPTS => {
-                    crate::metrics::write_retried();
-                    let pause = rand::rng().random_range(5..20) * u64::from(tries);
-                    tokio::time::sleep(Duration::from_millis(pause)).await;
-                    tries += 1;
-                }
-                other => return other,
-            }
-        }
     }
 
     /// SQLite takes its write lock up front, so two writers never both

@@ -5,12 +5,15 @@
 //! `stale`), once before it may commit and once after, whatever the outcome;
 //! the CDN is asked to purge only what a committed write changed. A write
 //! that loses a race it did not choose is made again under one policy
-//! (`retry`). Every write answers one error type, [`WriteError`].
+//! (`retry`). Articles (`articles`), comments (`comments`), users (`users`)
+//! and sessions, the token endpoint's writes (`tokens`).
 
 mod articles;
 mod comments;
 mod retry;
 mod stale;
+mod tokens;
+mod users;
 
 use std::sync::Arc;
 
@@ -19,10 +22,12 @@ use tokio::sync::{Mutex, MutexGuard};
 pub use articles::Precondition;
 
 use crate::cache::{Bump, Cache, Family};
-use crate::domain::{Role, User};
 use crate::error::ApiError;
 use crate::reads::Reader;
 use crate::store::{Store, StoreError};
+
+pub use tokens::{IssuedTokens, PasswordGrant, TokenGrantError};
+pub use users::UserWriteError;
 
 #[derive(Clone)]
 pub struct Writer {
@@ -122,49 +127,5 @@ impl Writer {
                 Err(err)
             }
         }
-    }
-
-    /// A new account ("no such user" may be cached for its id).
-    pub async fn register_user(
-        &self,
-        username: &str,
-        password_hash: &str,
-        role: Role,
-    ) -> Result<User, StoreError> {
-        let created = self
-            .store
-            .create_user(username, password_hash, role)
-            .await?;
-        self.cache
-            .invalidate(&[Family::User(created.id)], Bump::Committed)
-            .await;
-        Ok(created)
-    }
-
-    /// A new role, which every instance applies to the user's next
-    /// request: authorization reads the role from the user's cached record.
-    pub async fn set_role(&self, id: i64, role: Role) -> Result<User, StoreError> {
-        self.around(&[Family::User(id)], self.store.set_role(id, role))
-            .await
-    }
-
-    /// Creates a user, or resets an existing one's password and role (see
-    /// [`Store::reset_user`]): every instance then refuses the tokens of
-    /// the old password on their next use. [`StoreError::Duplicate`] if
-    /// the name was registered between the lookup and the insert.
-    pub async fn upsert_user(
-        &self,
-        username: &str,
-        password_hash: &str,
-        role: Role,
-    ) -> Result<User, StoreError> {
-        let Some(id) = self.store.find_user_id(username).await? else {
-            return self.register_user(username, password_hash, role).await;
-        };
-        self.around(
-            &[Family::User(id)],
-            self.store.reset_user(id, password_hash, role),
-        )
-        .await
     }
 }

@@ -17,20 +17,46 @@ pub const ATTEMPTS: u32 = 8;
 /// The longest pause between attempts.
 const MAX_PAUSE_MS: u64 = 64;
 
+/// An error that may be the store's report of a lost race.
+pub trait FromStore {
+    fn store_error(&self) -> Option<&StoreError>;
+}
+
+impl FromStore for StoreError {
+    fn store_error(&self) -> Option<&StoreError> {
+        Some(self)
+    }
+}
+
+impl FromStore for WriteError {
+    fn store_error(&self) -> Option<&StoreError> {
+        match self {
+            WriteError::Store(err) => Some(err),
+            _ => None,
+        }
+    }
+}
+
 /// Runs `attempt` until it succeeds, fails for good, or the budget is
 /// spent. `overtaken` says whether losing to a concurrent write of the same
-/// row ([`StoreError::Stale`]) may be retried.
-pub async fn retrying<T, F, Fut>(overtaken: bool, mut attempt: F) -> Result<T, WriteError>
+/// row ([`StoreError::Stale`]) may be retried. `attempt` must not act
+/// outside its transaction, since it may run more than once.
+pub async fn retrying<T, E, F, Fut>(overtaken: bool, mut attempt: F) -> Result<T, E>
 where
+    E: FromStore,
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, WriteError>>,
+    Fut: Future<Output = Result<T, E>>,
 {
     let mut tries = 1;
     loop {
-        match attempt().await {
-            Err(WriteError::Store(StoreError::Contended)) if tries < ATTEMPTS => {}
-            Err(WriteError::Store(StoreError::Stale)) if overtaken && tries < ATTEMPTS => {}
-            other => return other,
+        let result = attempt().await;
+        let retry = match result.as_ref().err().and_then(FromStore::store_error) {
+            Some(StoreError::Contended) => tries < ATTEMPTS,
+            Some(StoreError::Stale) => overtaken && tries < ATTEMPTS,
+            _ => false,
+        };
+        if !retry {
+            return result;
         }
         crate::metrics::write_retried();
         let most = (1_u64 << tries.min(6)).min(MAX_PAUSE_MS);
@@ -48,7 +74,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn contention_is_retried_within_the_budget_then_reported() {
         let calls = AtomicU32::new(0);
-        let result: Result<(), _> = retrying(false, || async {
+        let result: Result<(), WriteError> = retrying(false, || async {
             calls.fetch_add(1, Ordering::Relaxed);
             Err(WriteError::Store(StoreError::Contended))
         })
@@ -66,7 +92,7 @@ mod tests {
             let calls = AtomicU32::new(0);
             let result = retrying(overtaken, || async {
                 match calls.fetch_add(1, Ordering::Relaxed) {
-                    0 | 1 => Err(WriteError::Store(StoreError::Stale)),
+                    0 | 1 => Err(StoreError::Stale),
                     _ => Ok(()),
                 }
             })

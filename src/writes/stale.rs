@@ -13,7 +13,7 @@
 //! that show it.
 
 use crate::cache::Family;
-use crate::domain::{ArticleStatus, Feed, FeedChanges};
+use crate::domain::{ArticleStatus, Feed, FeedChanges, canonical_username};
 use crate::reads::families;
 
 /// An article's state as far as its lists are concerned.
@@ -32,7 +32,7 @@ pub fn before_commit(
     before: Option<Listed<'_>>,
     after: Option<Listed<'_>>,
 ) -> Vec<Family> {
-    let mut families = vec![Family::Articles, Family::author(author)];
+    let mut families = vec![Family::Articles, Family::Author(canonical_username(author))];
     families.extend(id.map(Family::Article));
     for listed in before.iter().chain(&after) {
         for tag in listed.tags {

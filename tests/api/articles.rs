@@ -657,23 +657,6 @@ async fn page_zero_and_a_non_numeric_page_are_bad_requests(app: &TestApp) {
     }
 }
 
-async fn per_page_over_the_cap_is_clamped_to_100(app: &TestApp) {
-    let ada = app.user("ada", Role::Author).await;
-    publish_many(app, &ada, "Post", 2).await;
-
-    let response = app.get(&format!("{ARTICLES}?per_page=1000"), None).await;
-
-    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
-    let list = response.json();
-    assert_eq!(list["pagination"]["per_page"], 100);
-    assert_eq!(list["pagination"]["total"], 2);
-    assert_eq!(
-        list["links"]["self"],
-        format!("{ARTICLES}?page=1&per_page=100")
-    );
-    assert_eq!(ids(&list).len(), 2);
-}
-
 async fn a_page_past_the_end_is_empty(app: &TestApp) {
     let ada = app.user("ada", Role::Author).await;
     publish_many(app, &ada, "Post", 2).await;
@@ -707,24 +690,6 @@ async fn page_numbers_past_the_offset_cap_point_to_after(app: &TestApp) {
         let message = problem["errors"][0]["message"].as_str().unwrap();
         assert!(message.contains("after="), "{message}");
     }
-}
-
-async fn a_cursor_wins_over_a_page_number(app: &TestApp) {
-    let ada = app.user("ada", Role::Author).await;
-    let newest_first: Vec<i64> = publish_many(app, &ada, "Post", 3)
-        .await
-        .into_iter()
-        .rev()
-        .collect();
-    let both = app
-        .get(
-            &format!("{ARTICLES}?page=2&per_page=1&after={}", newest_first[0]),
-            None,
-        )
-        .await
-        .json();
-    assert_eq!(ids(&both), [newest_first[1]]);
-    assert_eq!(both["pagination"]["page"], Value::Null);
 }
 
 async fn cursor_pages_follow_the_named_article_in_every_sort_and_filter(app: &TestApp) {
@@ -1005,9 +970,11 @@ async fn q_matches_titles_that_have_every_word(app: &TestApp) {
     assert_eq!(found("A").await, [by_title["Go is a language"]]);
     // Punctuation separates words.
     assert_eq!(found("rust?! (explained)").await.len(), 1);
-    // Punctuation alone has no word: it matches nothing.
+    // Punctuation alone has no word: a 400 naming q.
     for q in ["%", "'", "--", "!?", "\u{200e}"] {
-        assert_eq!(found(q).await, Vec::<i64>::new(), "{q:?}");
+        let response = app.get(&list_uri(&[("q", q)]), None).await;
+        let problem = response.problem(StatusCode::BAD_REQUEST);
+        assert_eq!(problem["errors"][0]["field"], "q", "{q:?}");
     }
 }
 
@@ -1122,6 +1089,11 @@ async fn sql_metacharacters_in_filters_are_harmless(app: &TestApp) {
     for attack in attacks {
         for field in ["q", "author"] {
             let response = app.get(&list_uri(&[(field, attack)]), None).await;
+            if field == "q" && attack == "\\" {
+                // No word to search for.
+                response.problem(StatusCode::BAD_REQUEST);
+                continue;
+            }
             assert_eq!(response.status, StatusCode::OK, "{field}={attack:?}");
             let list = response.json();
             assert_eq!(list["items"], json!([]), "{field}={attack:?}");
@@ -1788,11 +1760,9 @@ on_both_backends!(
     a_list_answers_an_empty_304_to_its_etag,
     pagination_metadata_and_links_follow_the_pages,
     page_numbers_past_the_offset_cap_point_to_after,
-    a_cursor_wins_over_a_page_number,
     cursor_pages_follow_the_named_article_in_every_sort_and_filter,
     an_unknown_or_invisible_cursor_is_not_found_naming_after,
     page_zero_and_a_non_numeric_page_are_bad_requests,
-    per_page_over_the_cap_is_clamped_to_100,
     a_page_past_the_end_is_empty,
     an_unknown_sort_is_a_bad_request_naming_sort,
     every_whitelisted_sort_orders_the_list,

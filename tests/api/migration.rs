@@ -12,7 +12,9 @@ use crate::support::{Backend, TestDb};
 /// The last migration before feeds.
 const BEFORE_FEEDS: i64 = 20261125000001;
 
-async fn old_database(backend: Backend) -> TestDb {
+/// A fresh database migrated up to `version` only, and a pool on it for
+/// writing what an older version would have written.
+pub(crate) async fn database_at(backend: Backend, version: i64) -> (TestDb, AnyPool) {
     install_default_drivers();
     let db = TestDb::create(backend).await;
     let url = match backend {
@@ -25,9 +27,14 @@ async fn old_database(backend: Backend) -> TestDb {
         Backend::MySql => sqlx::migrate!("migrations/mysql"),
     };
     migrator
-        .run_to(BEFORE_FEEDS, &pool)
+        .run_to(version, &pool)
         .await
         .expect("the old schema");
+    (db, pool)
+}
+
+async fn old_database(backend: Backend) -> TestDb {
+    let (db, pool) = database_at(backend, BEFORE_FEEDS).await;
     let statements = [
         "INSERT INTO users (id, username, password_hash, role, created_at, updated_at) \
          VALUES (1, 'ada', 'x', 'author', 1, 1), (2, 'bob', 'x', 'author', 1, 1)",

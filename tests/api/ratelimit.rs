@@ -21,17 +21,18 @@ const GENEROUS: LimitSettings = LimitSettings {
 };
 
 /// Every limit generous except those a test sets.
-fn generous(settings: &mut Settings) {
+pub(crate) fn generous(settings: &mut Settings) {
     let limits = &mut settings.rate_limit;
     limits.enabled = true;
     limits.read = GENEROUS;
     limits.write = GENEROUS;
     limits.token_client = GENEROUS;
     limits.token_username = GENEROUS;
+    limits.token_username_client = GENEROUS;
     limits.signup = GENEROUS;
 }
 
-fn per_minute(limit: u32) -> LimitSettings {
+pub(crate) fn per_minute(limit: u32) -> LimitSettings {
     LimitSettings {
         limit,
         window_secs: 60,
@@ -39,7 +40,7 @@ fn per_minute(limit: u32) -> LimitSettings {
 }
 
 /// A request as if from `peer` over a socket.
-async fn from(
+pub(crate) async fn from(
     app: &TestApp,
     peer: &str,
     method: Method,
@@ -72,7 +73,7 @@ fn number(response: &TestResponse, name: &str) -> u64 {
 }
 
 /// A 429 problem with Retry-After and the RateLimit-* headers.
-fn assert_limited(response: &TestResponse, limit: u64) {
+pub(crate) fn assert_limited(response: &TestResponse, limit: u64) {
     let problem = response.problem(StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(problem["code"], "rate_limited", "{problem}");
     assert!(number(response, "retry-after") >= 1);

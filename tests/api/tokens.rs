@@ -1,5 +1,7 @@
 //! Tests for tokens.
 
+use std::time::{Duration, Instant};
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use base64::Engine;
@@ -10,7 +12,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header, encode, get_current_timestamp
 use serde_json::{Value, json};
 
 use crate::on_both_backends;
-use crate::support::{PASSWORD, TestApp, TestResponse, TestUser};
+use crate::support::{Backend, PASSWORD, SharedRedis, TestApp, TestResponse, TestUser};
 
 /// The key the harness configures.
 const TEST_KEY: &str = "test-only-key-0123456789abcdef0123456789";
@@ -20,15 +22,22 @@ async fn refresh(app: &TestApp, refresh_token: &Value) -> TestResponse {
     app.post("/api/v1/tokens", body, None).await
 }
 
-/// An HS256 token with the claims the service issues (`jti` included, so a
-/// refusal is down to the key, role or expiry under test), signed with `key`.
+/// An HS256 token with the claims the service issues (`jti` and the first
+/// token version included, so a refusal is down to the key, role or expiry
+/// under test), signed with `key`.
 fn mint(key: &str, user: &TestUser, role: &str, iat: u64, exp: u64) -> String {
-    let claims = json!({
-        "sub": user.id.to_string(), "name": user.username, "role": role,
-        "iss": "feedgate", "iat": iat, "exp": exp, "jti": format!("test-{iat}-{exp}"),
-    });
+    sign(
+        key,
+        &json!({
+            "sub": user.id.to_string(), "name": user.username, "role": role, "ver": 0,
+            "iss": "feedgate", "iat": iat, "exp": exp, "jti": format!("test-{iat}-{exp}"),
+        }),
+    )
+}
+
+fn sign(key: &str, claims: &Value) -> String {
     let key = EncodingKey::from_secret(key.as_bytes());
-    encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap()
+    encode(&Header::new(Algorithm::HS256), claims, &key).unwrap()
 }
 
 /// Sends `authorization` to a protected write and to a public read; both must be 401.
@@ -280,15 +289,15 @@ async fn an_access_token_from_before_a_password_reset_is_refused(app: &TestApp) 
     let signed_in = app.sign_in(&ada.username, PASSWORD).await.json();
     let old = signed_in["access_token"].as_str().unwrap().to_owned();
     let now = get_current_timestamp();
-    let without_version = mint(TEST_KEY, &ada, "author", now, now + 600);
-    for token in [&old, &ada.token, &without_version] {
+    let minted = mint(TEST_KEY, &ada, "author", now, now + 600);
+    for token in [&old, &ada.token, &minted] {
         let me = app.get("/api/v1/users/me", Some(token)).await;
         assert_eq!(me.status, StatusCode::OK, "precondition: {}", me.text());
     }
 
     reset_password(app, &ada.username, "a brand new passphrase").await;
 
-    for token in [&old, &ada.token, &without_version] {
+    for token in [&old, &ada.token, &minted] {
         let me = app.get("/api/v1/users/me", Some(token)).await;
         let detail = me.problem(StatusCode::UNAUTHORIZED)["detail"].clone();
         assert!(
@@ -361,7 +370,135 @@ async fn a_token_for_a_user_that_does_not_exist_is_refused(app: &TestApp) {
     assert_refused_everywhere(app, &format!("Bearer {token}")).await;
 }
 
+/// A spent refresh token presented again has leaked: every session of the
+/// user ends, the access tokens issued before included (not only the
+/// refresh tokens), and signing in again works.
+async fn reusing_a_spent_refresh_token_ends_the_access_tokens_issued_before(app: &TestApp) {
+    let ada = app.user("ada", Role::Author).await;
+    let first = app.sign_in("ada", PASSWORD).await.json();
+    let second = refresh(app, &first["refresh_token"]).await.json();
+    let access = [&first, &second].map(|pair| pair["access_token"].as_str().unwrap().to_owned());
+    for token in &access {
+        let me = app.get("/api/v1/users/me", Some(token)).await;
+        assert_eq!(me.status, StatusCode::OK, "precondition: {}", me.text());
+    }
+
+    let replay = refresh(app, &first["refresh_token"]).await;
+
+    let detail = replay.problem(StatusCode::UNAUTHORIZED)["detail"].clone();
+    assert!(detail.as_str().unwrap().contains("session"), "{detail}");
+    for token in access.iter().chain([&ada.token]) {
+        let me = app.get("/api/v1/users/me", Some(token)).await;
+        assert!(
+            me.problem(StatusCode::UNAUTHORIZED)["detail"]
+                .as_str()
+                .unwrap()
+                .contains("sign in again"),
+            "{}",
+            me.text()
+        );
+        assert_refused_everywhere(app, &format!("Bearer {token}")).await;
+    }
+    let fresh = app.sign_in("ada", PASSWORD).await;
+    assert_eq!(fresh.status, StatusCode::OK, "{}", fresh.text());
+    let token = fresh.json()["access_token"].as_str().unwrap().to_owned();
+    let me = app.get("/api/v1/users/me", Some(&token)).await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.text());
+}
+
+/// The claims a token must have and what they may say: issued at (`iat`)
+/// and valid from (`nbf`) not in the future beyond the clock skew allowed,
+/// and a token version (`ver`, which every token the service issues has).
+async fn tokens_from_the_future_or_without_a_version_are_refused(app: &TestApp) {
+    let ada = app.user("ada", Role::Author).await;
+    let now = get_current_timestamp();
+    let claims = |changes: Value| {
+        let mut claims = json!({
+            "sub": ada.id.to_string(), "name": "ada", "role": "author", "ver": 0,
+            "iss": "feedgate", "iat": now, "exp": now + 600, "jti": "claims-test",
+        });
+        for (name, value) in changes.as_object().unwrap() {
+            if value.is_null() {
+                claims.as_object_mut().unwrap().remove(name);
+            } else {
+                claims[name] = value.clone();
+            }
+        }
+        sign(TEST_KEY, &claims)
+    };
+    for fine in [
+        json!({}),
+        json!({"nbf": now - 60}),
+        json!({"iat": now - 300}),
+        json!({"nbf": now + 2, "iat": now + 2}),
+    ] {
+        let me = app
+            .get("/api/v1/users/me", Some(&claims(fine.clone())))
+            .await;
+        assert_eq!(me.status, StatusCode::OK, "{fine}: {}", me.text());
+    }
+
+    for refused in [
+        json!({"nbf": now + 600}),
+        json!({"iat": now + 600}),
+        json!({"ver": null}),
+        json!({"iat": null}),
+        json!({"ver": "0"}),
+    ] {
+        let token = claims(refused.clone());
+        let me = app.get("/api/v1/users/me", Some(&token)).await;
+        assert_eq!(
+            me.problem(StatusCode::UNAUTHORIZED)["detail"],
+            "the access token is invalid",
+            "{refused}"
+        );
+        assert_refused_everywhere(app, &format!("Bearer {token}")).await;
+    }
+}
+
+/// Ends every session on every instance: another instance that holds the
+/// user's record in its cache refuses the old access token too.
+#[tokio::test]
+async fn a_reused_refresh_token_ends_access_tokens_on_every_instance() {
+    let redis = SharedRedis::new();
+    let first = TestApp::with_settings(Backend::MySql, |s| redis.configure(s)).await;
+    let second = first.sibling(|s| redis.configure(s)).await;
+    for app in [&first, &second] {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !app.state.cache.is_subscribed() {
+            assert!(Instant::now() < deadline, "the instance subscribes");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    first.user("ada", Role::Author).await;
+    let signed_in = first.sign_in("ada", PASSWORD).await.json();
+    let access = signed_in["access_token"].as_str().unwrap().to_owned();
+    let renewed = refresh(&first, &signed_in["refresh_token"]).await;
+    assert_eq!(renewed.status, StatusCode::OK, "{}", renewed.text());
+    let warm = second.get("/api/v1/users/me", Some(&access)).await;
+    assert_eq!(warm.status, StatusCode::OK, "precondition: {}", warm.text());
+
+    refresh(&first, &signed_in["refresh_token"])
+        .await
+        .problem(StatusCode::UNAUTHORIZED);
+
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let me = second.get("/api/v1/users/me", Some(&access)).await;
+        if me.status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the other instance still takes the old access token 2 s later"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 on_both_backends!(
+    reusing_a_spent_refresh_token_ends_the_access_tokens_issued_before,
+    tokens_from_the_future_or_without_a_version_are_refused,
     a_password_reset_ends_the_users_refresh_tokens,
     an_access_token_from_before_a_password_reset_is_refused,
     a_token_for_a_user_that_does_not_exist_is_refused,

@@ -1,11 +1,12 @@
 //! Tests for users.
 
-use axum::http::StatusCode;
+use axum::body::Body;
+use axum::http::{Method, StatusCode};
 use feedgate::domain::Role;
 use serde_json::{Value, json};
 
 use crate::on_both_backends;
-use crate::support::{Backend, PASSWORD, TestApp};
+use crate::support::{Backend, PASSWORD, TestApp, TestUser, json_request};
 
 async fn register(app: &TestApp, body: Value) -> crate::support::TestResponse {
     app.post("/api/v1/users", body, None).await
@@ -376,6 +377,8 @@ async fn a_token_issued_after_a_role_change_works_with_the_new_role(app: &TestAp
 }
 
 on_both_backends!(
+    the_last_admin_cannot_be_demoted,
+    two_admins_demoting_each_other_at_once_leave_one,
     registering_answers_201_with_location_and_the_new_author,
     a_role_in_the_registration_body_is_refused,
     a_taken_username_is_a_conflict_even_in_another_case,
@@ -395,3 +398,79 @@ on_both_backends!(
     a_promotion_applies_to_the_token_already_held,
     a_token_issued_after_a_role_change_works_with_the_new_role,
 );
+
+/// The last admin cannot stop being one, by its own hand or another's.
+async fn the_last_admin_cannot_be_demoted(app: &TestApp) {
+    let root = app.user("root", Role::Admin).await;
+
+    for role in ["editor", "author", "reader"] {
+        let response = app.set_role(&root, root.id, role).await;
+        let problem = response.problem(StatusCode::CONFLICT);
+        assert_eq!(problem["code"], "conflict");
+        assert!(
+            problem["detail"].as_str().unwrap().contains("last admin"),
+            "{problem}"
+        );
+    }
+    let me = app.get("/api/v1/users/me", Some(&root.token)).await;
+    assert_eq!(me.json()["role"], "admin", "nothing was written");
+    let same = app.set_role(&root, root.id, "admin").await;
+    assert_eq!(same.status, StatusCode::OK, "{}", same.text());
+
+    let ann = app.user("ann", Role::Author).await;
+    let promoted = app.set_role(&root, ann.id, "admin").await;
+    assert_eq!(promoted.status, StatusCode::OK, "{}", promoted.text());
+    let stepped_down = app.set_role(&root, root.id, "reader").await;
+    assert_eq!(
+        stepped_down.status,
+        StatusCode::OK,
+        "{}",
+        stepped_down.text()
+    );
+    app.set_role(&ann, ann.id, "reader")
+        .await
+        .problem(StatusCode::CONFLICT);
+}
+
+/// Two admins demoting each other at the same moment leave one admin,
+/// whichever request wins: the other is refused (403 if its caller was
+/// demoted first, 409 if it found its target the last admin).
+async fn two_admins_demoting_each_other_at_once_leave_one(app: &TestApp) {
+    let mut survivor = app.user("admin0", Role::Admin).await;
+    for round in 1..=6 {
+        let other = app.user(&format!("admin{round}"), Role::Admin).await;
+        let demote = |by: &TestUser, id: i64| {
+            let request = json_request(
+                Method::PATCH,
+                &format!("/api/v1/users/{id}"),
+                Some(json!({"role": "reader"})),
+                Some(&by.token),
+            );
+            app.spawn(request.map(Body::from))
+        };
+        let (one, two) = (demote(&survivor, other.id), demote(&other, survivor.id));
+        let statuses = [one.await.unwrap().status, two.await.unwrap().status];
+
+        let mut admins = Vec::new();
+        for user in [survivor, other] {
+            let role = app
+                .get(&format!("/api/v1/users/{}", user.id), None)
+                .await
+                .json()["role"]
+                .clone();
+            if role == "admin" {
+                admins.push(user);
+            }
+        }
+        assert_eq!(admins.len(), 1, "round {round}: {statuses:?}");
+        assert!(
+            statuses.contains(&StatusCode::OK),
+            "round {round}: {statuses:?}"
+        );
+        assert!(
+            statuses.contains(&StatusCode::FORBIDDEN) || statuses.contains(&StatusCode::CONFLICT),
+            "round {round}: {statuses:?}"
+        );
+        survivor = admins.pop().expect("one admin");
+    }
+}

@@ -112,7 +112,8 @@ async fn drop_database(server: &str, name: &str) {
     let Ok(mut conn) = MySqlConnection::connect(server).await else {
         return;
     };
-    let sessions: Vec<u64> = sqlx::query_scalar(
+    // MariaDB's processlist id is a signed BIGINT.
+    let sessions: Vec<i64> = sqlx::query_scalar(
         "SELECT id FROM information_schema.processlist WHERE db = ? AND id <> CONNECTION_ID()",
     )
     .bind(name)

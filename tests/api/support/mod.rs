@@ -17,7 +17,9 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
 
-pub use self::redis::{RedisCluster, RedisSentinel, RedisServer, SharedRedis};
+pub use self::redis::{
+    RedisCluster, RedisSentinel, RedisServer, SharedRedis, shared_url as shared_redis_url,
+};
 pub use db::{Backend, TestDb};
 pub use logs::CapturedLogs;
 pub use proxy::TcpProxy;
