@@ -419,11 +419,7 @@ impl Cache {
         telemetry::answered_by(Tier::Db);
         let loaded = tokio::time::timeout(self.load_timeout, load())
             .await
-            .unwrap_or_else(|_| {
-                Err(StoreError::Unavailable(
-                    "the database did not answer in time".into(),
-                ))
-            });
+            .unwrap_or_else(|_| Err(StoreError::timed_out("the database did not answer in time")));
         let loaded = match loaded {
             Ok(loaded) => Loaded {
                 entry: loaded.entry.map(Entry::compressed),

@@ -1,3 +1,8 @@
+use std::sync::Arc;
+
+/// Why the database could not be used, kept whole for the log.
+pub type Cause = Arc<dyn std::error::Error + Send + Sync>;
+
 /// What can go wrong talking to the database, in the terms callers act on.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -20,29 +25,40 @@ pub enum StoreError {
     /// waits; nothing was written and a later retry should succeed.
     #[error("the write kept losing lock contention")]
     Contended,
-    /// The database cannot be reached or has no free connection.
+    /// The database cannot be reached, has no free connection, or does not
+    /// answer in time.
     #[error("database unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] Cause),
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("cannot create the database folder: {0}")]
     CreateDir(#[source] std::io::Error),
-    /// An error shared by several callers of one load, described.
-    #[error("{0}")]
-    Shared(String),
+    /// An error that one load handed to every caller waiting on it.
+    #[error(transparent)]
+    Shared(Arc<StoreError>),
 }
 
 impl StoreError {
-    /// Recovers an error that a single-flight load handed to every waiter.
-    pub fn unshare(err: std::sync::Arc<StoreError>) -> Self {
-        std::sync::Arc::try_unwrap(err).unwrap_or_else(|shared| match &*shared {
+    /// The database did not answer within `what`'s time limit.
+    pub fn timed_out(what: &'static str) -> Self {
+        StoreError::Unavailable(Arc::new(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            what,
+        )))
+    }
+
+    /// Recovers an error that a single-flight load handed to every waiter:
+    /// the kinds callers act on as themselves, anything else as shared,
+    /// with its source.
+    pub fn unshare(err: Arc<StoreError>) -> Self {
+        Arc::try_unwrap(err).unwrap_or_else(|shared| match &*shared {
             StoreError::NotFound => StoreError::NotFound,
             StoreError::UnknownCursor => StoreError::UnknownCursor,
             StoreError::Contended => StoreError::Contended,
             StoreError::Unavailable(cause) => StoreError::Unavailable(cause.clone()),
-            other => StoreError::Shared(other.to_string()),
+            _ => StoreError::Shared(shared),
         })
     }
 }
@@ -77,7 +93,7 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
-            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(err.to_string()),
+            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(Arc::new(err)),
             _ => StoreError::Database(err),
         }
     }

@@ -347,3 +347,41 @@ on_both_backends!(
     an_editor_may_delete_anyones_comment,
     deleting_an_article_removes_its_comments,
 );
+
+/// A comment is shown only with its article; if the database cannot say
+/// whether the article is visible, that is an outage (503), not "no such
+/// comment".
+#[tokio::test]
+async fn a_database_outage_while_reading_a_comment_is_503_not_404() {
+    let proxy = crate::support::mysql_proxy().await;
+    let app = TestApp::with_settings(crate::support::Backend::MySql, |s| {
+        s.database.url = feedgate::config::Secret::new(proxy.rewrite(s.database.url.expose()));
+        s.database.acquire_timeout_ms = 500;
+    })
+    .await;
+    let ada = app.user("ada", Role::Author).await;
+    let article = published(&app, &ada).await;
+    let id = comment(&app, &ada, article, "First.").await["id"]
+        .as_i64()
+        .unwrap();
+    let uri = format!("/api/v1/comments/{id}");
+    assert_eq!(app.get(&uri, None).await.status, StatusCode::OK);
+    // The comment stays cached; the article's copy is made stale.
+    let patched = app
+        .patch(
+            &format!("/api/v1/articles/{article}"),
+            json!({"title": "Edited"}),
+            Some(&ada.token),
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.text());
+
+    proxy.cut();
+    let problem = app
+        .get(&uri, None)
+        .await
+        .problem(StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(problem["code"], "unavailable", "{problem}");
+    let deleted = app.delete(&uri, Some(&ada.token)).await;
+    deleted.problem(StatusCode::SERVICE_UNAVAILABLE);
+}
