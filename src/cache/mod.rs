@@ -322,7 +322,8 @@ impl Cache {
         crate::metrics::cache_fill(key.route);
         telemetry::answered_by(Tier::Db);
         let entry = match load().await {
-            Ok(entry) => entry.map(Entry::compressed),
+            // Compressed variants are made on request (`Entry::variant`).
+            Ok(entry) => entry,
             Err(err) => return self.serve_stale(stale, Arc::new(err)),
         };
         let hook = self.fill_hook.read().expect("not poisoned").clone();

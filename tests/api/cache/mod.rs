@@ -27,6 +27,7 @@ use tokio::sync::Notify;
 mod authorization;
 mod outages;
 mod production_redis;
+mod variants;
 
 use crate::on_both_backends;
 use crate::support::{
