@@ -112,15 +112,20 @@ def components(path):
         callers[callee].append((caller, cost))
     totals = defaultdict(float)
     detail = defaultdict(float)
-    mass = defaultdict(float)
-    for fn, cost in self_cost.items():
+
+    def credit(fn, cost, unowned):
+        """Counts `cost` to `fn`'s component, or leaves it in `unowned`."""
         component = component_of(fn, objects.get(fn, ""))
         if component is None:
-            mass[fn] += cost
-        else:
-            totals[component] += cost
-            if component.startswith("database"):
-                detail_of(fn, cost, detail)
+            unowned[fn] += cost
+            return
+        totals[component] += cost
+        if component.startswith("database"):
+            detail_of(fn, cost, detail)
+
+    mass = defaultdict(float)
+    for fn, cost in self_cost.items():
+        credit(fn, cost, mass)
     # Hand shared functions' cost up to their callers, in proportion.
     for _ in range(60):
         moved = defaultdict(float)
@@ -133,14 +138,7 @@ def components(path):
                 totals["unattributed"] += amount
                 continue
             for caller, w in incoming:
-                share = amount * w / weight
-                component = component_of(caller, objects.get(caller, ""))
-                if component is None:
-                    moved[caller] += share
-                else:
-                    totals[component] += share
-                    if component.startswith("database"):
-                        detail_of(caller, share, detail)
+                credit(caller, amount * w / weight, moved)
         mass = moved
     totals["unattributed"] += sum(mass.values())
     return totals, detail, self_cost

@@ -26,19 +26,24 @@
 #
 #   bench/misses.sh [DURATION_SECS] [ROUNDS]     defaults: 10 3
 #   bench/misses.sh profile [BINARY]             instructions per miss
+#   bench/misses.sh redis [BINARY]               Redis memory per entry
 #
 # profile counts, under callgrind, the instructions feedgate spends per miss
 # (one keep-alive client, each request a different id, N2 minus N1
 # requests so start-up cancels out) for a detail miss (identity, gzip, br)
 # and the two list misses, and where they go (bench/miss_profile.py).
+# redis fills a Redis of its own (a private redis-server on port 16391)
+# with REDIS_ENTRIES articles (2,000) and 30 tag pages, read once in every
+# coding, and prints Redis' used_memory (INFO memory) per entry.
 # BINARY defaults to this checkout's release build, so an older build can
-# be profiled the same way.
+# be profiled and measured the same way.
 #
 # ARTICLES=N seeds N articles (1,000,000; 10,000 for profile); KEEP_DB=name
 # reuses (or keeps) that database; IDS=N draws N published ids (100,000;
 # IDS=2000 makes a set whose rows all fit in a default 128 MB buffer pool);
 # CONNECTIONS=N (16) is wrk's connections, feedgate's pool and the
-# database's clients. KEEP_TMP=1 keeps statement files and per-round
+# database's clients; FEEDGATE_BIN=path measures that binary (an older
+# build, for a before/after pair) instead of this checkout's. KEEP_TMP=1 keeps statement files and per-round
 # figures. Needs wrk and mariadb-slap (valgrind for profile); feedgate is
 # pinned to core 0, wrk and mariadb-slap to core 1; MariaDB runs where the
 # system puts it. Figures compare with each other, not absolutely: this
@@ -46,18 +51,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE=run
-if [ "${1:-}" = profile ]; then
-    MODE=profile
+if [ "${1:-}" = profile ] || [ "${1:-}" = redis ]; then
+    MODE=$1
     shift
 fi
 DURATION=${1:-10}
 ROUNDS=${2:-3}
 [ "$MODE" = run ] || { DURATION=0 ROUNDS=0; }
-ARTICLES=${ARTICLES:-$([ "$MODE" = run ] && echo 1000000 || echo 10000)}
+ARTICLES=${ARTICLES:-$([ "$MODE" = profile ] && echo 10000 || echo 1000000)}
 IDS=${IDS:-100000}
 CONNECTIONS=${CONNECTIONS:-16}
 DB=${KEEP_DB:-feedgate_misses_$RANDOM}
-PORT=18151
+declare -A PORTS=([run]=18151 [profile]=18152 [redis]=18153)
+PORT=${PORTS[$MODE]}
 export MYSQL_PWD=
 SLAP=(taskset -c 1 mariadb-slap -uroot -h127.0.0.1 -P3306 --protocol=tcp --create-schema="$DB" --delimiter=";"
     --iterations=1 --no-drop)
@@ -71,6 +77,7 @@ log() { echo "== $*" >&2; }
 
 cleanup() {
     [ -z "$SERVER_PID" ] || kill "$SERVER_PID" 2>/dev/null || true
+    [ -z "${REDIS_PID:-}" ] || kill "$REDIS_PID" 2>/dev/null || true
     wait 2>/dev/null || true
     [ -n "${KEEP_DB:-}" ] || mysql -uroot -e "DROP DATABASE IF EXISTS $DB" || true
     if [ -n "${KEEP_TMP:-}" ]; then echo "misses: kept $TMP" >&2; else rm -rf "$TMP"; fi
@@ -95,8 +102,8 @@ prepare() {
     fi
     log "building feedgate (release)"
     cargo build --release --quiet --bin feedgate
-    BIN=$(cargo metadata --format-version 1 --no-deps |
-        python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/release/feedgate
+    BIN=${FEEDGATE_BIN:-$(cargo metadata --format-version 1 --no-deps |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/release/feedgate}
     [ "$MODE" = run ] || BIN=${1:-$BIN}
 
     export DATABASE_URL=mysql://root@127.0.0.1:3306/$DB
@@ -398,11 +405,49 @@ PY
     done
 }
 
-COMMAND="$(env | grep -E '^(ARTICLES|KEEP_DB|IDS|CONNECTIONS)=' | sort | tr '\n' ' ')bench/misses.sh $*"
-[ "$MODE" = run ] || COMMAND="$(env | grep -E '^(ARTICLES|KEEP_DB)=' | sort | tr '\n' ' ')bench/misses.sh profile $*"
+# redis: Redis memory per stored entry, in a Redis of its own.
+REDIS_PORT=16391
+redis_memory() {
+    local entries=${REDIS_ENTRIES:-2000} coding used before
+    mkdir -p "$TMP/redis"
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$TMP/redis" --save "" \
+        --appendonly no >/dev/null &
+    REDIS_PID=$!
+    for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+    # A patient Redis timeout: a slow reply on a busy machine would skip a fill.
+    REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0 FEEDGATE_CACHE__L1_MAX_BYTES=268435456 \
+        FEEDGATE_CACHE__REDIS_TIMEOUT_MS=2000 "$BIN" serve >/dev/null 2>&1 &
+    SERVER_PID=$!
+    wait_for_server
+    # Fills go to Redis once the invalidation channel is up.
+    for _ in $(seq 100); do
+        curl -s "127.0.0.1:$PORT/readyz" | grep -q '"redis","status":"ok"' && break
+        sleep 0.1
+    done
+    used() { redis-cli -p "$REDIS_PORT" info memory | awk -F: '/^used_memory:/ { print $2 + 0 }'; }
+    before=$(used)
+    head -n "$entries" "$TMP/detail.paths" | cat - "$TMP/tag.paths" | sed "s|^|http://127.0.0.1:$PORT|" \
+        >"$TMP/urls"
+    sed 's|.*|url = "&"\noutput = /dev/null|' "$TMP/urls" >"$TMP/fill.curl"
+    for coding in identity gzip br; do
+        curl -s --no-progress-meter --parallel --parallel-max 8 -H "Accept-Encoding: $coding" \
+            -K "$TMP/fill.curl"
+    done
+    used=$(($(used) - before))
+    echo "\`${COMMAND}\`: $BIN"
+    echo "$(redis-cli -p "$REDIS_PORT" dbsize) keys ($(curl -s "127.0.0.1:$PORT/metrics" |
+        awk '/^feedgate_cache_fills_total/ { n += $NF } END { print n }') fills); $used bytes of used_memory for" \
+        "$((entries + $(wc -l <"$TMP/tag.paths"))) responses: $((used / (entries + $(wc -l <"$TMP/tag.paths")))) bytes each"
+}
+
+COMMAND="$(env | grep -E '^(ARTICLES|KEEP_DB|IDS|CONNECTIONS|REDIS_ENTRIES|FEEDGATE_BIN)=' | sort | tr '\n' ' ')bench/misses.sh $*"
+[ "$MODE" = run ] || COMMAND="$(env | grep -E '^(ARTICLES|KEEP_DB|REDIS_ENTRIES|FEEDGATE_BIN)=' | sort | tr '\n' ' ')bench/misses.sh $MODE $*"
 prepare "$@"
 if [ "$MODE" = profile ]; then
     profile
+    exit 0
+elif [ "$MODE" = redis ]; then
+    redis_memory
     exit 0
 fi
 write_statements
