@@ -60,6 +60,10 @@ fn describe() {
         "Requests that waited for another request's load of the same key."
     );
     describe_counter!(
+        "feedgate_cache_variants_made_total",
+        "Compressed variants made, by coding: each entry compresses a coding once, when first asked."
+    );
+    describe_counter!(
         "feedgate_cache_stale_served_total",
         "Stale entries served because the database was unavailable."
     );
@@ -154,6 +158,10 @@ pub fn cache_fill(route: RouteFamily) {
 
 pub fn single_flight_wait(route: RouteFamily) {
     cache_counters().single_flight_waits[route as usize].increment(1);
+}
+
+pub fn variant_made(coding: &'static str) {
+    counter!("feedgate_cache_variants_made_total", "coding" => coding).increment(1);
 }
 
 pub fn stale_served() {

@@ -1,7 +1,14 @@
 //! A finished response: encoded JSON, its compressed variants, validators and
-//! CDN tags. Serving one does no encoding, no compression and no database work.
+//! CDN tags. Serving one does no encoding and no database work.
+//!
+//! A miss makes the JSON, its ETag and its headers, nothing more: each
+//! compressed variant is made by the first request that asks for that
+//! coding, once per entry, and then shared by every later request (a made
+//! variant is one atomic load away; no lock on the hit path). Clients that
+//! never ask for brotli, or entries read once, cost no compression at all.
 
 use std::cell::RefCell;
+use std::sync::OnceLock;
 
 use axum::body::Bytes;
 use axum::http::HeaderValue;
@@ -9,21 +16,26 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use flate2::{Compress, Compression, FlushCompress, Status};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
+use xxhash_rust::xxh3::xxh3_128;
 
 use crate::domain::time::{Timestamp, from_millis};
 
-/// Bodies smaller than this are not worth compressing.
+/// Bodies smaller than this are served as they are. Larger ones are always
+/// served compressed to a client that accepts it: JSON of this size always
+/// shrinks, and knowing the coding without compressing lets a 304 name its
+/// variant's ETag without making the variant.
 const COMPRESS_MIN_BYTES: usize = 512;
+
+/// brotli quality: 5 gives our JSON the size 6 gives (1% larger list
+/// pages) in two thirds of the time (`bench/RESULTS.md`).
+const BROTLI_QUALITY: i32 = 5;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     pub body: Bytes,
-    /// gzip of `body`, if it is worth it.
-    pub gzip: Option<Bytes>,
-    /// brotli of `body`, if it is worth it.
-    pub brotli: Option<Bytes>,
-    /// Strong, quoted: `"<base64url of the body's SHA-256, 16 bytes>"`.
+    /// gzip and brotli of `body`, each made when first asked for.
+    variants: Variants,
+    /// Strong, quoted: `"<base64url of the body's XXH3-128>"`.
     pub etag: String,
     pub last_modified: Option<Timestamp>,
     /// For a draft article, its author: whoever reads it must be allowed to
@@ -103,6 +115,24 @@ impl EntryHeaders {
     }
 }
 
+/// The compressed forms of a body, each made at most once, by the first
+/// request for it; `None` inside if compressing failed.
+#[derive(Debug, Clone, Default)]
+struct Variants {
+    gzip: OnceLock<Option<Bytes>>,
+    brotli: OnceLock<Option<Bytes>>,
+}
+
+/// Variants are a function of the body: entries are equal whatever they
+/// have compressed so far.
+impl PartialEq for Variants {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Variants {}
+
 /// The entity an ETag names: without `W/` and without the coding suffix that
 /// [`EntryHeaders`] adds, so `W/"abc-gzip"` names `"abc"`.
 pub fn entity_tag(tag: &str) -> String {
@@ -118,19 +148,23 @@ pub fn entity_tag(tag: &str) -> String {
 impl Entry {
     pub fn json<T: Serialize>(value: &T, last_modified: Option<Timestamp>) -> Self {
         let body = serde_json::to_vec(value).expect("views serialise infallibly");
-        let digest = Sha256::digest(&body);
-        let etag = format!("\"{}\"", URL_SAFE_NO_PAD.encode(&digest[..16]));
+        let etag = etag_of(&body);
         Self {
             headers: EntryHeaders::new(&etag, last_modified),
             etag,
             body: exact(body),
-            gzip: None,
-            brotli: None,
+            variants: Variants::default(),
             last_modified,
             draft_of: None,
             of_article: None,
             tags: String::new(),
         }
+    }
+
+    /// Marks a draft's entry with its author (`None`: not a draft).
+    pub fn draft_by(mut self, author: Option<i64>) -> Self {
+        self.draft_of = author;
+        self
     }
 
     /// Marks a comment's entry with its article.
@@ -145,41 +179,75 @@ impl Entry {
         self
     }
 
-    /// Adds the compressed variants (done once, when the entry is cached).
-    pub fn compressed(mut self) -> Self {
-        if self.body.len() >= COMPRESS_MIN_BYTES {
-            self.gzip = gzip(&self.body).filter(|z| z.len() < self.body.len());
-            self.brotli = Some(brotli(&self.body)).filter(|z| z.len() < self.body.len());
+    /// The coding a client that accepts `accepted` is served in, decided
+    /// without compressing anything.
+    pub fn coding_for(&self, accepted: Coding) -> Coding {
+        if self.body.len() < COMPRESS_MIN_BYTES {
+            Coding::Identity
+        } else {
+            accepted
         }
-        self
     }
 
-    /// The best variant the client accepts, and its bytes.
-    pub fn variant(&self, coding: Coding) -> (Coding, &Bytes) {
-        match (coding, &self.brotli, &self.gzip) {
-            (Coding::Brotli, Some(brotli), _) => (Coding::Brotli, brotli),
-            (Coding::Brotli | Coding::Gzip, _, Some(gzip)) => (Coding::Gzip, gzip),
+    /// The variant a client that accepts `accepted` is served, and its
+    /// bytes: made now if no request has made it before (a request that
+    /// finds it being made waits for it rather than making it too).
+    pub fn variant(&self, accepted: Coding) -> (Coding, &Bytes) {
+        let coding = self.coding_for(accepted);
+        match self
+            .cell(coding)
+            .map(|cell| cell.get_or_init(|| compress(coding, &self.body)))
+        {
+            Some(Some(bytes)) => (coding, bytes),
+            // Identity, or compressing failed.
             _ => (Coding::Identity, &self.body),
         }
     }
 
-    /// Bytes in memory, for the cache's byte budget: the variants, and what
+    /// `coding`'s variant if a request has made it.
+    pub fn made(&self, coding: Coding) -> Option<&Bytes> {
+        self.cell(coding)?.get()?.as_ref()
+    }
+
+    fn cell(&self, coding: Coding) -> Option<&OnceLock<Option<Bytes>>> {
+        match coding {
+            Coding::Identity => None,
+            Coding::Gzip => Some(&self.variants.gzip),
+            Coding::Brotli => Some(&self.variants.brotli),
+        }
+    }
+
+    /// Bytes in memory, for the cache's byte budget: the body, room for
+    /// the variants requests may make after the entry is weighed, and what
     /// each entry costs beside them (its headers, stamp, and the cache's own
     /// bookkeeping and the allocator's: about 2 KiB, measured with
     /// `bench/l1-memory.sh`).
     pub fn weight(&self) -> usize {
         const PER_ENTRY: usize = 2048;
         self.body.len()
-            + self.gzip.as_ref().map_or(0, Bytes::len)
-            + self.brotli.as_ref().map_or(0, Bytes::len)
+            + self.variants_allowance()
             + 4 * self.etag.len()
             + 2 * self.tags.len()
             + PER_ENTRY
     }
 
-    /// A compact binary form for Redis: length-prefixed fields.
+    /// gzip and brotli of our JSON together take about 0.7 of an
+    /// article's body and 0.45 of a list page's; 3/4 of the body covers
+    /// both whichever are made.
+    fn variants_allowance(&self) -> usize {
+        if self.body.len() < COMPRESS_MIN_BYTES {
+            0
+        } else {
+            self.body.len() / 4 * 3
+        }
+    }
+
+    /// A compact binary form for Redis: length-prefixed fields, the body
+    /// but no variant. Each instance makes the variants its own clients
+    /// ask for: a fill has made none yet, and Redis holds about half as
+    /// much (`bench/RESULTS.md`).
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.weight() + 32);
+        let mut out = Vec::with_capacity(self.body.len() + self.tags.len() + 64);
         out.push(FORMAT);
         put(&mut out, self.etag.as_bytes());
         put(&mut out, self.tags.as_bytes());
@@ -192,15 +260,16 @@ impl Entry {
         out.extend_from_slice(&self.draft_of.unwrap_or(i64::MIN).to_le_bytes());
         out.extend_from_slice(&self.of_article.unwrap_or(i64::MIN).to_le_bytes());
         put(&mut out, &self.body);
-        put(&mut out, self.gzip.as_deref().unwrap_or_default());
-        put(&mut out, self.brotli.as_deref().unwrap_or_default());
         out
     }
 
-    /// The inverse of [`Entry::encode`]; `None` for anything else.
+    /// The inverse of [`Entry::encode`], also reading the previous format
+    /// (which carried both variants), so that instances of this version
+    /// use what older ones stored; `None` for anything else.
     pub fn decode(bytes: &[u8]) -> Option<Self> {
         let mut reader = Reader(bytes);
-        if reader.take(1)? != [FORMAT] {
+        let format = reader.take(1)?[0];
+        if format != FORMAT && format != FORMAT_WITH_VARIANTS {
             return None;
         }
         let etag = String::from_utf8(reader.field()?.to_vec()).ok()?;
@@ -209,16 +278,21 @@ impl Entry {
         let draft_of = reader.i64()?;
         let of_article = reader.i64()?;
         let body = Bytes::copy_from_slice(reader.field()?);
-        let gzip = reader.field()?;
-        let brotli = reader.field()?;
-        let optional = |b: &[u8]| (!b.is_empty()).then(|| Bytes::copy_from_slice(b));
+        let variants = Variants::default();
+        if format == FORMAT_WITH_VARIANTS {
+            for cell in [&variants.gzip, &variants.brotli] {
+                let stored = reader.field()?;
+                if !stored.is_empty() {
+                    let _ = cell.set(Some(Bytes::copy_from_slice(stored)));
+                }
+            }
+        }
         let last_modified = (last_modified != i64::MIN).then(|| from_millis(last_modified));
         let mut headers = EntryHeaders::new(&etag, last_modified);
         headers.set_tags(&tags);
         Some(Self {
             headers,
-            gzip: optional(gzip),
-            brotli: optional(brotli),
+            variants,
             body,
             etag,
             last_modified,
@@ -229,7 +303,32 @@ impl Entry {
     }
 }
 
-const FORMAT: u8 = 2;
+const FORMAT: u8 = 3;
+/// The previous format: the body, then its gzip and brotli (empty if none).
+const FORMAT_WITH_VARIANTS: u8 = 2;
+
+/// A strong validator: the body's XXH3-128, base64url. A content hash, so
+/// equal bodies get equal ETags on every instance and across versions; a
+/// non-cryptographic one, as nothing here needs a preimage-resistant one
+/// and it costs a twentieth of SHA-256 (`bench/RESULTS.md`).
+fn etag_of(body: &[u8]) -> String {
+    format!(
+        "\"{}\"",
+        URL_SAFE_NO_PAD.encode(xxh3_128(body).to_le_bytes())
+    )
+}
+
+/// `coding`'s variant of `body`, counted in the metrics; `None` for
+/// identity or if compressing failed.
+fn compress(coding: Coding, body: &[u8]) -> Option<Bytes> {
+    let compressed = match coding {
+        Coding::Identity => return None,
+        Coding::Gzip => gzip(body),
+        Coding::Brotli => Some(brotli(body)),
+    };
+    crate::metrics::variant_made(coding.name().unwrap_or("identity"));
+    compressed
+}
 
 fn put(out: &mut Vec<u8>, field: &[u8]) {
     out.extend_from_slice(&(field.len() as u32).to_le_bytes());
@@ -266,7 +365,7 @@ thread_local! {
 }
 
 /// gzip (RFC 1952): a fixed header, the raw deflate stream, CRC-32 and
-/// length; `None` if deflate fails (the entry then has no gzip variant).
+/// length; `None` if deflate fails (the entry is then served as it is).
 fn gzip(body: &[u8]) -> Option<Bytes> {
     const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
     let mut out = Vec::with_capacity(HEADER.len() + body.len() / 2 + 64);
@@ -293,7 +392,7 @@ fn gzip(body: &[u8]) -> Option<Bytes> {
 fn brotli(body: &[u8]) -> Bytes {
     let mut out = Vec::with_capacity(body.len() / 3);
     let params = brotli::enc::BrotliEncoderParams {
-        quality: 6,
+        quality: BROTLI_QUALITY,
         ..Default::default()
     };
     let _ = brotli::BrotliCompress(&mut &body[..], &mut out, &params);
@@ -343,24 +442,95 @@ mod tests {
         }
     }
 
+    fn gunzip(bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(bytes)
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    }
+
+    fn unbrotli(bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        brotli::BrotliDecompress(&mut &bytes[..], &mut out).unwrap();
+        out
+    }
+
+    fn long() -> Entry {
+        Entry::json(&"feedgate serves bytes ".repeat(100), None)
+    }
+
     #[test]
-    fn compressed_variants_decompress_to_the_body() {
-        let text = "feedgate serves bytes ".repeat(100);
-        let entry = Entry::json(&text, None).compressed();
-        let mut unzipped = Vec::new();
-        flate2::read::GzDecoder::new(&entry.gzip.as_ref().unwrap()[..])
-            .read_to_end(&mut unzipped)
-            .unwrap();
-        assert_eq!(unzipped, entry.body);
-        let mut unbrotlied = Vec::new();
-        brotli::BrotliDecompress(&mut &entry.brotli.as_ref().unwrap()[..], &mut unbrotlied)
-            .unwrap();
-        assert_eq!(unbrotlied, entry.body);
-        assert_eq!(entry.variant(Coding::Brotli).0, Coding::Brotli);
+    fn no_variant_is_made_until_a_request_asks_for_its_coding() {
+        let entry = long();
+        assert_eq!(entry.made(Coding::Gzip), None);
+        assert_eq!(entry.made(Coding::Brotli), None);
+        let (coding, gzip) = entry.variant(Coding::Gzip);
+        assert_eq!(coding, Coding::Gzip);
+        assert_eq!(gunzip(gzip), entry.body);
+        assert_eq!(entry.made(Coding::Gzip), Some(gzip));
+        assert_eq!(entry.made(Coding::Brotli), None, "gzip made brotli");
+        let (coding, brotli) = entry.variant(Coding::Brotli);
+        assert_eq!(coding, Coding::Brotli);
+        assert_eq!(unbrotli(brotli), entry.body);
+        assert!(brotli.len() < entry.body.len() / 4);
         assert_eq!(
-            Entry::json(&1, None).compressed().variant(Coding::Gzip).0,
-            Coding::Identity
+            entry.variant(Coding::Identity),
+            (Coding::Identity, &entry.body)
         );
+    }
+
+    #[test]
+    fn each_variant_is_made_once_however_many_ask_at_the_same_time() {
+        let entry = std::sync::Arc::new(long());
+        for coding in [Coding::Brotli, Coding::Gzip] {
+            let made: Vec<usize> = std::thread::scope(|scope| {
+                let askers: Vec<_> = (0..8)
+                    .map(|_| scope.spawn(|| entry.variant(coding).1.as_ptr() as usize))
+                    .collect();
+                askers.into_iter().map(|a| a.join().unwrap()).collect()
+            });
+            assert!(made.iter().all(|&p| p == made[0]), "{coding:?} made twice");
+            assert_eq!(entry.made(coding).unwrap().as_ptr() as usize, made[0]);
+        }
+    }
+
+    #[test]
+    fn small_bodies_are_served_as_they_are_in_every_coding() {
+        let entry = Entry::json(&1, None);
+        for coding in Coding::ALL {
+            assert_eq!(entry.coding_for(coding), Coding::Identity);
+            assert_eq!(entry.variant(coding), (Coding::Identity, &entry.body));
+        }
+        assert_eq!(entry.made(Coding::Gzip), None);
+    }
+
+    #[test]
+    fn the_coding_is_known_without_compressing() {
+        let entry = long();
+        for coding in Coding::ALL {
+            assert_eq!(entry.coding_for(coding), coding);
+        }
+        assert_eq!(entry.made(Coding::Gzip), None);
+        assert_eq!(entry.made(Coding::Brotli), None);
+    }
+
+    #[test]
+    fn the_etag_is_the_bodys_xxh3_128() {
+        let entry = long();
+        let expected = URL_SAFE_NO_PAD.encode(xxh3_128(&entry.body).to_le_bytes());
+        assert_eq!(entry.etag, format!("\"{expected}\""));
+        assert_eq!(entry.etag.len(), 24);
+    }
+
+    #[test]
+    fn the_weight_has_room_for_variants_made_after_the_entry_is_weighed() {
+        let entry = long();
+        let before = entry.weight();
+        let (_, gzip) = entry.variant(Coding::Gzip);
+        let (_, brotli) = entry.variant(Coding::Brotli);
+        assert!(before >= entry.body.len() + gzip.len() + brotli.len() + 2048);
+        assert_eq!(entry.weight(), before);
     }
 
     #[test]
@@ -391,12 +561,51 @@ mod tests {
             of_article: Some(9),
             ..Entry::json(&"x".repeat(2000), Some(from_millis(1_700_000_000_000)))
                 .with_tags("article-1 author-ada".into())
-                .compressed()
         };
         assert_eq!(Entry::decode(&entry.encode()), Some(entry.clone()));
         let bare = Entry::json(&1, None);
         assert_eq!(Entry::decode(&bare.encode()), Some(bare));
         assert_eq!(Entry::decode(b""), None);
         assert_eq!(Entry::decode(&entry.encode()[..20]), None);
+    }
+
+    #[test]
+    fn the_binary_form_carries_the_body_but_no_variant() {
+        let entry = long().with_tags("article-1".into());
+        let plain = entry.encode();
+        entry.variant(Coding::Gzip);
+        entry.variant(Coding::Brotli);
+        assert_eq!(entry.encode(), plain);
+        assert!(plain.len() < entry.body.len() + entry.etag.len() + 64);
+        let decoded = Entry::decode(&plain).unwrap();
+        assert_eq!(decoded.made(Coding::Gzip), None);
+        assert_eq!(decoded.made(Coding::Brotli), None);
+        assert_eq!(
+            decoded.variant(Coding::Brotli),
+            entry.variant(Coding::Brotli)
+        );
+    }
+
+    #[test]
+    fn the_previous_binary_form_is_read_with_its_variants() {
+        let entry = long().with_tags("article-1".into());
+        let (_, gzip) = entry.variant(Coding::Gzip);
+        let (_, brotli) = entry.variant(Coding::Brotli);
+        // Format 2: the fields of format 3, then gzip and brotli.
+        let mut previous = entry.encode();
+        previous[0] = FORMAT_WITH_VARIANTS;
+        put(&mut previous, gzip);
+        put(&mut previous, brotli);
+        let decoded = Entry::decode(&previous).unwrap();
+        assert_eq!(decoded, entry);
+        assert_eq!(decoded.made(Coding::Gzip), Some(gzip));
+        assert_eq!(decoded.made(Coding::Brotli), Some(brotli));
+        // A stored form without variants (a small body) makes none up.
+        let small = Entry::json(&1, None);
+        let mut previous = small.encode();
+        previous[0] = FORMAT_WITH_VARIANTS;
+        put(&mut previous, b"");
+        put(&mut previous, b"");
+        assert_eq!(Entry::decode(&previous).unwrap().made(Coding::Gzip), None);
     }
 }

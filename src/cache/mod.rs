@@ -421,10 +421,8 @@ impl Cache {
             .await
             .unwrap_or_else(|_| Err(StoreError::timed_out("the database did not answer in time")));
         let loaded = match loaded {
-            Ok(loaded) => Loaded {
-                entry: loaded.entry.map(Entry::compressed),
-                families: loaded.families,
-            },
+            // Compressed variants are made on request (`Entry::variant`).
+            Ok(loaded) => loaded,
             Err(err) => return self.serve_stale(stale, Arc::new(err)).map_err(Arc::new),
         };
         self.database_is_back();

@@ -85,10 +85,12 @@ pub fn serve(entry: &Entry, request: &ReadRequest, caching: Caching<'_>) -> Resp
         .as_ref()
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| none_match_hits(value, &entry.etag));
-    let (coding, body) = entry.variant(request.coding);
-    let mut response = if not_modified {
-        StatusCode::NOT_MODIFIED.into_response()
+    // A 304 names the variant it stands for without making it.
+    let (coding, mut response) = if not_modified {
+        let coding = entry.coding_for(request.coding);
+        (coding, StatusCode::NOT_MODIFIED.into_response())
     } else {
+        let (coding, body) = entry.variant(request.coding);
         let mut response = Response::new(Body::from(body.clone()));
         let headers = response.headers_mut();
         headers.insert(
@@ -98,7 +100,7 @@ pub fn serve(entry: &Entry, request: &ReadRequest, caching: Caching<'_>) -> Resp
         if let Some(name) = coding.name() {
             headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(name));
         }
-        response
+        (coding, response)
     };
     let headers = response.headers_mut();
     // Room for every header the response will carry (these, CORS, the
@@ -323,5 +325,34 @@ mod tests {
         assert_eq!(response.status(), StatusCode::NOT_MODIFIED);
         assert_eq!(response.headers()[header::ETAG], entry.etag.as_str());
         assert!(response.headers().get(header::CONTENT_TYPE).is_none());
+    }
+
+    #[test]
+    fn a_304_names_the_variant_it_stands_for_without_making_it() {
+        let entry = Entry::json(&"a body worth compressing ".repeat(40), None);
+        let mut request = headers(header::IF_NONE_MATCH, &entry.etag);
+        request.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("br"));
+        let response = serve(
+            &entry,
+            &ReadRequest::from_headers(&request),
+            Caching::Private,
+        );
+        assert_eq!(response.status(), StatusCode::NOT_MODIFIED);
+        assert_eq!(
+            response.headers()[header::ETAG],
+            entry.headers.etag(Coding::Brotli)
+        );
+        assert!(response.headers().get(header::CONTENT_ENCODING).is_none());
+        assert_eq!(entry.made(Coding::Brotli), None);
+
+        request.remove(header::IF_NONE_MATCH);
+        let response = serve(
+            &entry,
+            &ReadRequest::from_headers(&request),
+            Caching::Private,
+        );
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()[header::CONTENT_ENCODING], "br");
+        assert!(entry.made(Coding::Brotli).is_some());
     }
 }

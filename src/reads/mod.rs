@@ -229,10 +229,7 @@ pub fn may_see(viewer: Viewer, entry: &Entry) -> bool {
 pub fn article_entry(article: Article) -> Entry {
     let draft_of = (article.status == ArticleStatus::Draft).then_some(article.author.id);
     let updated_at = article.updated_at;
-    Entry {
-        draft_of,
-        ..Entry::json(&ArticleView::from(article), Some(updated_at))
-    }
+    Entry::json(&ArticleView::from(article), Some(updated_at)).draft_by(draft_of)
 }
 
 /// Surrogate keys: the key's families, then any extra (the listed articles).

@@ -29,6 +29,7 @@ mod authorization;
 mod live_editing;
 mod outages;
 mod production_redis;
+mod variants;
 
 use crate::on_both_backends;
 use crate::support::{
