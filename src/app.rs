@@ -84,7 +84,7 @@ fn limiter(settings: &Settings) -> Option<RateLimiter> {
         RateLimiter::new(
             limits,
             settings.trusted_proxies().unwrap_or_default(),
-            settings.redis.url.expose(),
+            &settings.redis,
             &settings.cache.redis_prefix,
             Duration::from_millis(settings.cache.redis_timeout_ms),
         )

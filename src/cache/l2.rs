@@ -148,6 +148,9 @@ pub struct Fetched {
 }
 
 pub struct L2Settings<'a> {
+    /// The client of the first URL: in single mode, the server (with the
+    /// settings' TLS roots).
+    pub first: redis::Client,
     pub urls: Vec<String>,
     pub mode: RedisMode,
     pub sentinel_master: &'a str,
@@ -180,9 +183,17 @@ impl L2 {
     pub fn new(settings: L2Settings<'_>) -> Result<Self, deadpool_redis::CreatePoolError> {
         let runtime = Some(deadpool_redis::Runtime::Tokio1);
         let pool = match settings.mode {
-            RedisMode::Single => Pool::Single(
-                deadpool_redis::Config::from_url(settings.urls[0].clone()).create_pool(runtime)?,
-            ),
+            RedisMode::Single => {
+                let info = settings.first.get_connection_info().clone();
+                let manager = deadpool_redis::Manager::new(info)
+                    .map_err(|err| deadpool_redis::CreatePoolError::Config(err.into()))?;
+                Pool::Single(
+                    deadpool_redis::Pool::builder(manager)
+                        .runtime(deadpool_redis::Runtime::Tokio1)
+                        .build()
+                        .map_err(deadpool_redis::CreatePoolError::Build)?,
+                )
+            }
             RedisMode::Cluster => Pool::Cluster(
                 deadpool_redis::cluster::Config::from_urls(settings.urls.clone())
                     .create_pool(runtime)?,

@@ -120,7 +120,12 @@ impl Cache {
             None
         } else {
             let timeout = Duration::from_millis(settings.redis_timeout_ms);
+            let clients = urls
+                .iter()
+                .map(|url| redis.client(url))
+                .collect::<Result<Vec<_>, _>>()?;
             let l2 = Arc::new(L2::new(L2Settings {
+                first: clients[0].clone(),
                 urls: urls.clone(),
                 mode: redis.mode,
                 sentinel_master: &redis.sentinel_master,
@@ -138,11 +143,7 @@ impl Cache {
                         redis::sentinel::SentinelServerType::Master,
                     )?))
                 }
-                RedisMode::Single | RedisMode::Cluster => sync::Nodes::Listed(
-                    urls.iter()
-                        .map(|url| redis::Client::open(url.as_str()))
-                        .collect::<Result<_, _>>()?,
-                ),
+                RedisMode::Single | RedisMode::Cluster => sync::Nodes::Listed(clients),
             };
             let subscriber = sync::Subscriber {
                 nodes,

@@ -9,7 +9,7 @@ use sqlx::{Any, AnyConnection, QueryBuilder};
 use super::feeds::{Indexed, TagRef, reindex};
 use super::rows::{ArticleRow, article_columns, tag_list};
 use super::search::reindex_words;
-use super::{Store, StoreError, inserted_id};
+use super::{Committed, Store, StoreError, inserted_id};
 use crate::domain::time::now;
 use crate::domain::{Article, ArticleContent, ArticleStatus};
 
@@ -39,7 +39,7 @@ impl Store {
         author_id: i64,
         content: &ArticleContent,
         derived_slug: bool,
-    ) -> Result<Article, StoreError> {
+    ) -> Result<Committed<Article>, StoreError> {
         self.ensure_tags(&content.tags).await?;
         let mut slug = content.slug.clone();
         for attempt in 1..=SLUG_ATTEMPTS {
@@ -59,11 +59,12 @@ impl Store {
         author_id: i64,
         content: &ArticleContent,
         slug: &str,
-    ) -> Result<Article, StoreError> {
+    ) -> Result<Committed<Article>, StoreError> {
         let now = now().timestamp_millis();
         let published_at = (content.status == ArticleStatus::Published).then_some(now);
         self.retrying(|| async {
-            let mut tx = self.begin_write().await?;
+            let mut conn = self.pool.acquire().await?;
+            let mut tx = self.begin_write_on(&mut conn).await?;
             let insert = sqlx::query(
                 "INSERT INTO articles (slug, title, summary, body, status, tag_list, author_id, \
                  created_at, updated_at, published_at, version) \
@@ -79,7 +80,7 @@ impl Store {
             let id = inserted_id(&mut tx, &result).await?;
             let article = self.index_article(&mut tx, id, &content.tags).await?;
             tx.commit().await?;
-            Ok(article)
+            self.committed(&mut conn, article).await
         })
         .await
     }
@@ -90,11 +91,12 @@ impl Store {
         id: i64,
         expected_version: i64,
         content: &ArticleContent,
-    ) -> Result<Article, StoreError> {
+    ) -> Result<Committed<Article>, StoreError> {
         self.ensure_tags(&content.tags).await?;
         let now = now().timestamp_millis();
         self.retrying(|| async {
-            let mut tx = self.begin_write().await?;
+            let mut conn = self.pool.acquire().await?;
+            let mut tx = self.begin_write_on(&mut conn).await?;
             let update = sqlx::query(
                 "UPDATE articles SET slug = ?, title = ?, summary = ?, body = ?, status = ?, \
                  tag_list = ?, updated_at = ?, \
@@ -115,15 +117,20 @@ impl Store {
             }
             let article = self.index_article(&mut tx, id, &content.tags).await?;
             tx.commit().await?;
-            Ok(article)
+            self.committed(&mut conn, article).await
         })
         .await
     }
 
     /// Deletes an article (its comments and feed entries go with it).
-    pub async fn delete_article(&self, id: i64, expected_version: i64) -> Result<(), StoreError> {
+    pub async fn delete_article(
+        &self,
+        id: i64,
+        expected_version: i64,
+    ) -> Result<Committed<()>, StoreError> {
         self.retrying(|| async {
-            let mut tx = self.begin_write().await?;
+            let mut conn = self.pool.acquire().await?;
+            let mut tx = self.begin_write_on(&mut conn).await?;
             let result = sqlx::query("DELETE FROM articles WHERE id = ? AND version = ?")
                 .bind(id)
                 .bind(expected_version)
@@ -135,7 +142,7 @@ impl Store {
             reindex(&mut tx, self.dialect, id, None).await?;
             reindex_words(&mut tx, id, None).await?;
             tx.commit().await?;
-            Ok(())
+            self.committed(&mut conn, ()).await
         })
         .await
     }

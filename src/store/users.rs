@@ -1,7 +1,7 @@
 use sqlx::AnyConnection;
 
 use super::rows::UserRow;
-use super::{Store, StoreError, inserted_id};
+use super::{Committed, Store, StoreError, inserted_id};
 use crate::domain::time::now;
 use crate::domain::{Principal, Role, User};
 
@@ -38,10 +38,11 @@ impl Store {
         username: &str,
         password_hash: &str,
         role: Role,
-    ) -> Result<User, StoreError> {
+    ) -> Result<Committed<User>, StoreError> {
         let now = now().timestamp_millis();
         self.retrying(|| async {
-            let mut tx = self.begin_write().await?;
+            let mut conn = self.pool.acquire().await?;
+            let mut tx = self.begin_write_on(&mut conn).await?;
             let result = sqlx::query(
                 "INSERT INTO users (username, password_hash, role, created_at, updated_at) \
                  VALUES (?, ?, ?, ?, ?)",
@@ -56,7 +57,7 @@ impl Store {
             let id = inserted_id(&mut tx, &result).await?;
             let user = find_user(&mut tx, id).await?;
             tx.commit().await?;
-            Ok(user)
+            self.committed(&mut conn, user).await
         })
         .await
     }
@@ -111,7 +112,7 @@ impl Store {
         )
     }
 
-    pub async fn set_role(&self, id: i64, role: Role) -> Result<User, StoreError> {
+    pub async fn set_role(&self, id: i64, role: Role) -> Result<Committed<User>, StoreError> {
         self.change_user(id, role, None).await
     }
 
@@ -123,7 +124,7 @@ impl Store {
         username: &str,
         password_hash: &str,
         role: Role,
-    ) -> Result<User, StoreError> {
+    ) -> Result<Committed<User>, StoreError> {
         match self.create_user(username, password_hash, role).await {
             Err(StoreError::Duplicate) => {
                 let id = self
@@ -145,7 +146,7 @@ impl Store {
         id: i64,
         password_hash: &str,
         role: Role,
-    ) -> Result<User, StoreError> {
+    ) -> Result<Committed<User>, StoreError> {
         self.change_user(id, role, Some(password_hash)).await
     }
 
@@ -158,10 +159,11 @@ impl Store {
         id: i64,
         role: Role,
         password_hash: Option<&str>,
-    ) -> Result<User, StoreError> {
+    ) -> Result<Committed<User>, StoreError> {
         let now = now().timestamp_millis();
         self.retrying(|| async {
-            let mut tx = self.begin_write().await?;
+            let mut conn = self.pool.acquire().await?;
+            let mut tx = self.begin_write_on(&mut conn).await?;
             let current: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
                 "SELECT role FROM users WHERE id = ?{}",
                 self.dialect.lock_rows()
@@ -194,7 +196,7 @@ impl Store {
             }
             let user = find_user(&mut tx, id).await?;
             tx.commit().await?;
-            Ok(user)
+            self.committed(&mut conn, user).await
         })
         .await
     }

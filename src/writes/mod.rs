@@ -58,7 +58,8 @@ impl Writer {
         let created = self
             .store
             .create_article(author.id, content, derived_slug)
-            .await;
+            .await
+            .map(|c| c.value);
         // "No such article" may be cached for the new id.
         if let Ok(article) = &created {
             families.push(Family::Article(article.id));
@@ -78,8 +79,12 @@ impl Writer {
         self.cache
             .around_write(
                 &families,
-                self.store
-                    .update_article(current.id, current.version, content),
+                async {
+                    self.store
+                        .update_article(current.id, current.version, content)
+                        .await
+                        .map(|c| c.value)
+                },
             )
             .await
     }
@@ -92,7 +97,12 @@ impl Writer {
         self.cache
             .around_write(
                 &families,
-                self.store.delete_article(current.id, current.version),
+                async {
+                    self.store
+                        .delete_article(current.id, current.version)
+                        .await
+                        .map(|c| c.value)
+                },
             )
             .await
     }
@@ -105,7 +115,11 @@ impl Writer {
     ) -> Result<Comment, StoreError> {
         let mut families = vec![Family::Comments(article_id)];
         self.cache.invalidate(&families, Bump::Pending).await;
-        let created = self.store.create_comment(article_id, author_id, body).await;
+        let created = self
+            .store
+            .create_comment(article_id, author_id, body)
+            .await
+            .map(|c| c.value);
         if let Ok(comment) = &created {
             families.push(Family::Comment(comment.id));
         }
@@ -119,7 +133,9 @@ impl Writer {
             Family::Comment(comment.id),
         ];
         self.cache
-            .around_write(&families, self.store.delete_comment(comment.id))
+            .around_write(&families, async {
+                self.store.delete_comment(comment.id).await.map(|c| c.value)
+            })
             .await
     }
 
@@ -133,7 +149,8 @@ impl Writer {
         let created = self
             .store
             .create_user(username, password_hash, role)
-            .await?;
+            .await?
+            .value;
         self.cache
             .invalidate(&[Family::User(created.id)], Bump::Committed)
             .await;
@@ -144,7 +161,9 @@ impl Writer {
     /// request: authorization reads the role from the user's cached record.
     pub async fn set_role(&self, id: i64, role: Role) -> Result<User, StoreError> {
         self.cache
-            .around_write(&[Family::User(id)], self.store.set_role(id, role))
+            .around_write(&[Family::User(id)], async {
+                self.store.set_role(id, role).await.map(|c| c.value)
+            })
             .await
     }
 
@@ -164,7 +183,12 @@ impl Writer {
         self.cache
             .around_write(
                 &[Family::User(id)],
-                self.store.reset_user(id, password_hash, role),
+                async {
+                    self.store
+                        .reset_user(id, password_hash, role)
+                        .await
+                        .map(|c| c.value)
+                },
             )
             .await
     }

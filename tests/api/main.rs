@@ -14,6 +14,7 @@ mod migration;
 mod openapi;
 mod ops;
 mod ratelimit;
+mod replicas;
 mod smoke;
 mod tags;
 mod tokens;
