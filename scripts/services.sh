@@ -111,8 +111,13 @@ start_mariadb() {
 start_mariadb primary "$PRIMARY_PORT" --server-id=11 --log-bin=binlog --binlog-format=ROW \
     --gtid-domain-id=0 --log-slave-updates --expire-logs-days=1
 
+# The replica also accepts TLS (not required), for replica URLs with sqlx's
+# ssl-mode and ssl-ca parameters.
+make_certificates
 start_mariadb replica "$REPLICA_PORT" --server-id=12 --relay-log=relay --log-bin=binlog \
-    --binlog-format=ROW --log-slave-updates --expire-logs-days=1 --skip-slave-start=0
+    --binlog-format=ROW --log-slave-updates --expire-logs-days=1 --skip-slave-start=0 \
+    --ssl-ca="$DIR/tls/ca.pem" --ssl-cert="$DIR/tls/server-cert.pem" \
+    --ssl-key="$DIR/tls/server-key.pem"
 
 # The replica follows the primary by GTID; set up once, started if stopped
 # (a test may have stopped a thread and died before starting it again).
@@ -129,7 +134,6 @@ replicating() {
 }
 wait_for "replication from $PRIMARY_PORT to $REPLICA_PORT" replicating
 
-make_certificates
 start_mariadb secure "$TLS_MYSQL_PORT" --ssl-ca="$DIR/tls/ca.pem" \
     --ssl-cert="$DIR/tls/server-cert.pem" --ssl-key="$DIR/tls/server-key.pem" \
     --require-secure-transport=ON

@@ -310,7 +310,10 @@ impl Settings {
 impl Settings {
     fn check_replicas(&self) -> Result<(), ConfigError> {
         let replicas = &self.database.replica_urls;
-        if replicas.iter().any(|url| !url.expose().starts_with("mysql:")) {
+        if replicas
+            .iter()
+            .any(|url| !url.expose().starts_with("mysql:"))
+        {
             return Err(ConfigError::Invalid {
                 variable: "DATABASE_REPLICA_URLS",
                 problem: "each replica URL must start with mysql://".into(),
@@ -491,7 +494,10 @@ mod tests {
             with("[database]\nreplica_urls = [\"mysql://a/db\"]").unwrap(),
             ["mysql://a/db"]
         );
-        assert_eq!(with("[database]\nreplica_urls = \"\"").unwrap(), Vec::<String>::new());
+        assert_eq!(
+            with("[database]\nreplica_urls = \"\"").unwrap(),
+            Vec::<String>::new()
+        );
     }
 
     #[test]
@@ -519,7 +525,10 @@ mod tests {
         settings.check().unwrap();
         settings.redis.ca_file = "/no/such/ca.pem".into();
         let err = settings.check().unwrap_err().to_string();
-        assert!(err.starts_with("FEEDGATE_REDIS__CA_FILE: cannot read"), "{err}");
+        assert!(
+            err.starts_with("FEEDGATE_REDIS__CA_FILE: cannot read"),
+            "{err}"
+        );
         settings.redis.ca_file = "Cargo.toml".into();
         settings.redis.mode = RedisMode::Cluster;
         let err = settings.check().unwrap_err().to_string();

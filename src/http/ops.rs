@@ -103,11 +103,16 @@ pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Health>) {
             health == RedisHealth::Ok
         }
     };
-    checks.extend(app.store.replica_statuses().into_iter().map(|replica| Check {
-        name: "replica",
-        server: Some(replica.name),
-        status: replica.health.as_str(),
-    }));
+    checks.extend(
+        app.store
+            .replica_statuses()
+            .into_iter()
+            .map(|replica| Check {
+                name: "replica",
+                server: Some(replica.name),
+                status: replica.health.as_str(),
+            }),
+    );
     let (status, word) = match (database_up, redis_up) {
         (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         (true, false) => (StatusCode::OK, "degraded"),

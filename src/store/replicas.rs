@@ -134,10 +134,7 @@ impl Replica {
     }
 
     fn has_applied(&self, position: &Position) -> bool {
-        self.applied
-            .lock()
-            .expect("not poisoned")
-            .covers(position)
+        self.applied.lock().expect("not poisoned").covers(position)
     }
 
     fn note_applied(&self, position: &Position) {
@@ -383,7 +380,9 @@ async fn wait_for_position(
 fn server_name(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     let authority = rest.split(['/', '?']).next().unwrap_or(rest);
-    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
     host.to_owned()
 }
 
@@ -473,7 +472,10 @@ impl Reads {
         read(self.primary.clone()).await
     }
 
-    pub async fn find_article(&self, id: i64) -> Result<Option<crate::domain::Article>, StoreError> {
+    pub async fn find_article(
+        &self,
+        id: i64,
+    ) -> Result<Option<crate::domain::Article>, StoreError> {
         self.run(|store| async move { store.find_article(id).await })
             .await
     }
@@ -570,6 +572,9 @@ mod tests {
             status(false, true, Some(0)).health(limit),
             ReplicaHealth::Stopped
         );
-        assert_eq!(status(true, true, None).health(limit), ReplicaHealth::Stopped);
+        assert_eq!(
+            status(true, true, None).health(limit),
+            ReplicaHealth::Stopped
+        );
     }
 }

@@ -77,15 +77,12 @@ impl Writer {
         let tags = current.tags.iter().chain(&content.tags);
         let families = article_families(Some(current.id), &current.author.username, tags);
         self.cache
-            .around_write(
-                &families,
-                async {
-                    self.store
-                        .update_article(current.id, current.version, content)
-                        .await
-                        .map(|c| c.value)
-                },
-            )
+            .around_write(&families, async {
+                self.store
+                    .update_article(current.id, current.version, content)
+                    .await
+                    .map(|c| c.value)
+            })
             .await
     }
 
@@ -95,15 +92,12 @@ impl Writer {
             article_families(Some(current.id), &current.author.username, &current.tags);
         families.push(Family::Comments(current.id));
         self.cache
-            .around_write(
-                &families,
-                async {
-                    self.store
-                        .delete_article(current.id, current.version)
-                        .await
-                        .map(|c| c.value)
-                },
-            )
+            .around_write(&families, async {
+                self.store
+                    .delete_article(current.id, current.version)
+                    .await
+                    .map(|c| c.value)
+            })
             .await
     }
 
@@ -181,15 +175,12 @@ impl Writer {
             return self.register_user(username, password_hash, role).await;
         };
         self.cache
-            .around_write(
-                &[Family::User(id)],
-                async {
-                    self.store
-                        .reset_user(id, password_hash, role)
-                        .await
-                        .map(|c| c.value)
-                },
-            )
+            .around_write(&[Family::User(id)], async {
+                self.store
+                    .reset_user(id, password_hash, role)
+                    .await
+                    .map(|c| c.value)
+            })
             .await
     }
 

@@ -17,5 +17,6 @@ mod ratelimit;
 mod replicas;
 mod smoke;
 mod tags;
+mod tls;
 mod tokens;
 mod users;

@@ -68,7 +68,13 @@ async fn a_read_that_a_stopped_replica_cannot_serve_goes_to_the_primary_and_the_
     assert!(replica_caught_up(Duration::from_secs(10)).await);
     let reads = store.replica_reads(Some(&position)).await;
     assert_eq!(reads.target(), ReadTarget::Replica);
-    assert!(reads.find_article(created.value.id).await.unwrap().is_some());
+    assert!(
+        reads
+            .find_article(created.value.id)
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 #[tokio::test]
@@ -87,12 +93,19 @@ async fn a_replica_further_behind_than_the_limit_leaves_the_rotation_and_comes_b
         .await
         .unwrap();
     app.replicas_become(ReplicaHealth::Lagging).await;
-    let reads = app.state.store.replica_reads(created.position.as_ref()).await;
+    let reads = app
+        .state
+        .store
+        .replica_reads(created.position.as_ref())
+        .await;
     assert_eq!(reads.target(), ReadTarget::PrimaryFallback);
 
     app.replicas_in_rotation().await;
     assert!(replica_caught_up(Duration::from_secs(10)).await);
-    let reads = app.state.store.replica_reads(created.position.as_ref()).await;
+    let reads = app
+        .state
+        .store
+        .replica_reads(created.position.as_ref())
+        .await;
     assert_eq!(reads.target(), ReadTarget::Replica);
 }
-

@@ -43,10 +43,38 @@ pub fn primary_server() -> String {
         .unwrap_or_else(|_| "mysql://root@127.0.0.1:3316".into())
 }
 
+/// The CA that signed the test servers' certificates (`scripts/services.sh`).
+pub fn tls_ca() -> String {
+    std::env::var("FEEDGATE_TEST_TLS_CA").unwrap_or_else(|_| {
+        let dir = std::env::var("FEEDGATE_SERVICES_DIR")
+            .unwrap_or_else(|_| "/tmp/feedgate-services".into());
+        format!("{dir}/tls/ca.pem")
+    })
+}
+
+/// sqlx's URL parameters that verify the server against [`tls_ca`].
+pub fn tls_params() -> String {
+    format!("ssl-mode=VERIFY_CA&ssl-ca={}", tls_ca())
+}
+
+/// A MariaDB that takes TLS connections only (`require_secure_transport`).
+pub fn tls_server() -> String {
+    std::env::var("FEEDGATE_TEST_TLS_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3318".into())
+}
+
 /// The replica of [`primary_server`].
 pub fn replica_server() -> String {
     std::env::var("FEEDGATE_TEST_REPLICA_URL")
         .unwrap_or_else(|_| "mysql://root@127.0.0.1:3317".into())
+}
+
+/// `server` (which may carry URL parameters) with a database path.
+fn database_url(server: &str, name: &str) -> String {
+    match server.split_once('?') {
+        Some((base, params)) => format!("{base}/{name}?{params}"),
+        None => format!("{server}/{name}"),
+    }
 }
 
 async fn create_database(server: &str, name: &str) {
@@ -105,6 +133,19 @@ impl TestDb {
 
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// A database on the MariaDB that takes TLS connections only, reached
+    /// with sqlx's TLS parameters that trust the test CA.
+    pub async fn secure() -> Self {
+        let server = format!("{}?{}", tls_server(), tls_params());
+        let name = format!("feedgate_test_{}", random_suffix());
+        create_database(&server, &name).await;
+        Self {
+            url: database_url(&server, &name),
+            replica_url: None,
+            cleanup: Cleanup::Database { server, name },
+        }
     }
 
     /// The database on the replica, for a replicated one.

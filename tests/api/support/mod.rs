@@ -20,7 +20,7 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 pub use self::redis::{RedisCluster, RedisSentinel, RedisServer, SharedRedis};
-pub use db::{Backend, TestDb};
+pub use db::{Backend, TestDb, tls_ca, tls_params};
 pub use logs::CapturedLogs;
 pub use proxy::TcpProxy;
 pub use replication::{ReplicaControl, replica_caught_up};

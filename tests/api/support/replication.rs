@@ -148,11 +148,10 @@ impl Drop for ReplicaControl {
                     start_services();
                 }
                 if let Ok(mut conn) = MySqlConnection::connect(&replica_server()).await {
-                    let _ = sqlx::raw_sql(
-                        "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY = 0; START SLAVE",
-                    )
-                    .execute(&mut conn)
-                    .await;
+                    let _ =
+                        sqlx::raw_sql("STOP SLAVE; CHANGE MASTER TO MASTER_DELAY = 0; START SLAVE")
+                            .execute(&mut conn)
+                            .await;
                 }
             });
         })
