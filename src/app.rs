@@ -58,6 +58,7 @@ impl App {
         let store = Store::connect(&settings.database).await?;
         store.migrate().await?;
         let cache = Arc::new(Cache::new(&settings.cache, &settings.redis)?);
+        watch_positions(&store, &cache).await;
         let cache_control = CacheControl::new(&settings.cache.control)?;
         let auth = Auth::new(&settings.auth);
         let reader = Reader::new(store.clone(), cache.clone());
@@ -76,6 +77,24 @@ impl App {
         forget_idle_buckets(Arc::downgrade(&app));
         Ok(AppState(app))
     }
+}
+
+/// With replicas, fills wait for commit positions: this instance starts
+/// from the primary's (nothing older than what it migrated, nor than any
+/// write acknowledged before it started), and the cache asks the primary
+/// again if Redis loses the shared position.
+async fn watch_positions(store: &Store, cache: &Cache) {
+    if store.replica_statuses().is_empty() {
+        return;
+    }
+    if let Ok(Some(position)) = store.primary_position().await {
+        cache.note_position(&position).await;
+    }
+    let store = store.clone();
+    cache.set_position_source(Some(Arc::new(move || {
+        let store = store.clone();
+        Box::pin(async move { store.primary_position().await.ok().flatten() })
+    })));
 }
 
 fn limiter(settings: &Settings) -> Option<RateLimiter> {

@@ -17,6 +17,7 @@ mod entry;
 mod key;
 mod l1;
 mod l2;
+mod positions;
 mod purge;
 mod stamp;
 mod sync;
@@ -33,10 +34,11 @@ pub use l1::Cached;
 pub use stamp::Bump;
 
 use crate::config::{CacheSettings, RedisMode, RedisSettings};
-use crate::store::StoreError;
+use crate::store::{Committed, Freshness, Position, StoreError};
 use crate::telemetry;
 use l1::L1;
 use l2::{L2, L2Settings};
+use positions::Positions;
 use purge::Purger;
 use stamp::Generations;
 
@@ -47,6 +49,11 @@ const LOAD_ATTEMPTS: usize = 3;
 /// Runs between a load's database read and its cache fill (tests use it to
 /// force the race between a slow reader and a writer).
 pub type FillHook = Arc<dyn Fn(&Key) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// The primary's current commit position (`None` if it cannot be had): asked
+/// when Redis has lost the shared position, which is then put back.
+pub type PositionSource =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Option<Position>> + Send>> + Send + Sync>;
 
 /// Where a read's answer came from: metrics and the request log name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +111,9 @@ pub struct Cache {
     degraded_ttl: Duration,
     loads: AtomicU64,
     fill_hook: RwLock<Option<FillHook>>,
+    /// The highest commit position heard of; see `positions`.
+    positions: Arc<Positions>,
+    position_source: RwLock<Option<PositionSource>>,
 }
 
 impl Cache {
@@ -114,6 +124,7 @@ impl Cache {
         let stale_if_error = Duration::from_secs(settings.stale_if_error_secs);
         let negative_ttl = Duration::from_secs(settings.negative_ttl_secs);
         let generations = Arc::new(Generations::default());
+        let positions = Arc::new(Positions::default());
         let urls = redis.urls();
         let subscribed = Arc::new(AtomicBool::new(urls.is_empty()));
         let l2 = if urls.is_empty() {
@@ -148,6 +159,7 @@ impl Cache {
             let subscriber = sync::Subscriber {
                 nodes,
                 generations: generations.clone(),
+                positions: positions.clone(),
                 l2: l2.clone(),
                 connected: subscribed.clone(),
                 timeout: sync::heartbeat_timeout(timeout),
@@ -170,17 +182,21 @@ impl Cache {
             degraded_ttl: Duration::from_millis(settings.degraded_ttl_ms),
             loads: AtomicU64::new(0),
             fill_hook: RwLock::new(None),
+            positions,
+            position_source: RwLock::new(None),
         })
     }
 
-    /// The cached response for `key`, loading it with `load` on a miss.
+    /// The cached response for `key`, loading it with `load` on a miss;
+    /// `load` reads at the [`Freshness`] it is given (what the fill must
+    /// see: every write this instance or Redis knows of for the key).
     ///
     /// A hit is decided here, before anything else is set up; the miss
     /// path's much larger state lives behind one allocation, so a hit's
     /// future, and every future that awaits it, stays small.
     pub async fn get_or_load<F, Fut>(&self, key: &Key, load: F) -> Result<Arc<Cached>, StoreError>
     where
-        F: Fn() -> Fut,
+        F: Fn(Freshness) -> Fut,
         Fut: Future<Output = Result<Option<Entry>, StoreError>>,
     {
         let found = self.l1.get(key.name.as_str()).await;
@@ -206,7 +222,7 @@ impl Cache {
         load: F,
     ) -> Result<Arc<Cached>, StoreError>
     where
-        F: Fn() -> Fut,
+        F: Fn(Freshness) -> Fut,
         Fut: Future<Output = Result<Option<Entry>, StoreError>>,
     {
         let mut stale = None;
@@ -289,16 +305,21 @@ impl Cache {
     /// L2, then the store; fills L2 on the way back.
     async fn load<F, Fut>(&self, key: &Key, load: &F) -> Result<Arc<Cached>, StoreError>
     where
-        F: Fn() -> Fut,
+        F: Fn(Freshness) -> Fut,
         Fut: Future<Output = Result<Option<Entry>, StoreError>>,
     {
         // Taken before anything is read: the fence against racing writes.
         let stamp = self.generations.stamp(&key.families);
+        // Read after the stamp: see `positions`.
+        let mut freshness = self.local_freshness();
         let mut stale = None;
         let mut fill = None;
         if let Some(l2) = self.reachable_l2()
             && let Ok(fetched) = l2.fetch(key).await
         {
+            freshness = self
+                .with_shared_position(l2, freshness, fetched.position)
+                .await;
             fill = fetched.generations;
             let fresh = fetched
                 .value
@@ -322,7 +343,7 @@ impl Cache {
         self.loads.fetch_add(1, Ordering::Relaxed);
         crate::metrics::cache_fill(key.route);
         telemetry::answered_by(Tier::Db);
-        let entry = match load().await {
+        let entry = match load(freshness).await {
             Ok(entry) => entry.map(Entry::compressed),
             Err(err) => return self.serve_stale(stale, Arc::new(err)),
         };
@@ -340,15 +361,82 @@ impl Cache {
         }))
     }
 
+    /// What a fill must see without Redis' word: every write heard of here;
+    /// or, while Redis is configured but out of reach (other instances'
+    /// writes go unheard), every committed write.
+    fn local_freshness(&self) -> Freshness {
+        if self.l2.is_some() && self.reachable_l2().is_none() {
+            return Freshness::Latest;
+        }
+        Freshness::AtLeast(self.positions.highest())
+    }
+
+    /// `freshness` moved on to Redis' position (read with the generations).
+    /// If Redis lost it, it is put back from the primary's; if that cannot
+    /// be had either, the fill reads the primary.
+    async fn with_shared_position(
+        &self,
+        l2: &L2,
+        freshness: Freshness,
+        shared: Option<Position>,
+    ) -> Freshness {
+        let shared = match shared {
+            Some(position) => position,
+            None => {
+                let source = self.position_source.read().expect("not poisoned").clone();
+                let Some(source) = source else {
+                    return freshness;
+                };
+                let Some(position) = source().await else {
+                    return Freshness::Latest;
+                };
+                let _ = l2.merge_position(&position).await;
+                position
+            }
+        };
+        match freshness {
+            Freshness::AtLeast(mut position) => {
+                position.merge(&shared);
+                Freshness::AtLeast(position)
+            }
+            Freshness::Latest => Freshness::Latest,
+        }
+    }
+
+    /// Notes a commit position heard of outside a write of this instance
+    /// (the primary's at start), here and in Redis.
+    pub async fn note_position(&self, position: &Position) {
+        self.positions.note(position);
+        if let Some(l2) = self.reachable_l2() {
+            let _ = l2.merge_position(position).await;
+        }
+    }
+
+    /// The highest commit position this instance has heard of.
+    pub fn highest_position(&self) -> Position {
+        self.positions.highest()
+    }
+
+    /// Where to ask for the primary's position when Redis has lost the
+    /// shared one.
+    pub fn set_position_source(&self, source: Option<PositionSource>) {
+        *self.position_source.write().expect("not poisoned") = source;
+    }
+
     /// Makes every cached response of these families stale, here and (via
     /// Redis) everywhere. Never fails: what Redis could not take is recorded
-    /// and repaired by an epoch bump once Redis answers again.
-    pub async fn invalidate(&self, families: &[Family], bump: Bump) {
+    /// and repaired by an epoch bump once Redis answers again. A committed
+    /// write's `position` is noted before its bump, here and in Redis, and
+    /// travels with the message.
+    pub async fn invalidate(&self, families: &[Family], bump: Bump, position: Option<&Position>) {
+        if let Some(position) = position {
+            self.positions.note(position);
+        }
         self.generations.bump(families, bump);
         crate::metrics::invalidations_sent(families.len());
         if let Some(l2) = &self.l2 {
             if self.is_subscribed() {
-                l2.bump(families, bump).await;
+                l2.bump(families, bump, position).await;
             } else {
                 // Known unreachable: don't wait for a timeout; the epoch bump
                 // on reconnection covers what this write could not announce.
@@ -372,19 +460,20 @@ impl Cache {
     pub async fn around_write<T, E>(
         &self,
         families: &[Family],
-        write: impl Future<Output = Result<T, E>>,
+        write: impl Future<Output = Result<Committed<T>, E>>,
     ) -> Result<T, E> {
-        self.invalidate(families, Bump::Pending).await;
+        self.invalidate(families, Bump::Pending, None).await;
         let result = write.await;
-        self.after_write(families, Bump::after(result.is_ok()))
+        let position = result.as_ref().ok().and_then(|c| c.position.as_ref());
+        self.after_write(families, Bump::after(result.is_ok()), position)
             .await;
-        result
+        result.map(|committed| committed.value)
     }
 
     /// The second half of [`Cache::around_write`], for writes that learn
     /// of more families as they go (a new id).
-    pub async fn after_write(&self, families: &[Family], bump: Bump) {
-        self.invalidate(families, bump).await;
+    pub async fn after_write(&self, families: &[Family], bump: Bump, position: Option<&Position>) {
+        self.invalidate(families, bump, position).await;
         if let Some(purger) = &self.purger {
             purger.purge(families.iter().map(Family::surrogate_key).collect());
         }

@@ -25,11 +25,12 @@ impl Reader {
 
     /// One article with its body; the entry is `None` if there is no such id.
     pub async fn article(&self, id: i64) -> Result<Arc<Cached>, StoreError> {
-        let key = Key::article(id);
+        let key = &Key::article(id);
         self.cache
-            .get_or_load(&key, || async {
-                let article = self.store.find_article(id).await?;
-                Ok(article.map(|a| Entry::article(a).with_tags(surrogate_keys(&key, []))))
+            .get_or_load(key, |freshness| async move {
+                let reads = self.store.reads(&freshness).await;
+                let article = reads.find_article(id).await?;
+                Ok(article.map(|a| Entry::article(a).with_tags(surrogate_keys(key, []))))
             })
             .await
     }
@@ -48,20 +49,22 @@ impl Reader {
             (ArticleStatus::Draft, DraftScope::OwnedBy(id)) => format!("draft-{id}"),
             (ArticleStatus::Draft, DraftScope::All) => "draft-all".into(),
         };
-        let key = Key::articles(
+        let key = &Key::articles(
             &query,
             &scope,
             filter.author.as_deref(),
             filter.tag.as_deref(),
             page.cursor().copied(),
         );
+        let (page, borrowed) = (&page, &borrowed);
         self.cache
-            .get_or_load(&key, || async {
-                let paged = self.store.list_articles(filter, page.clone()).await?;
+            .get_or_load(key, |freshness| async move {
+                let reads = self.store.reads(&freshness).await;
+                let paged = reads.list_articles(filter, page.clone()).await?;
                 let last_modified = paged.items.iter().map(|a| a.updated_at).max();
                 let ids = paged.items.iter().map(|a| format!("article-{}", a.id));
-                let tags = surrogate_keys(&key, ids);
-                let list: ListView<ArticleView> = ListView::new(paged, ARTICLES_PATH, &borrowed);
+                let tags = surrogate_keys(key, ids);
+                let list: ListView<ArticleView> = ListView::new(paged, ARTICLES_PATH, borrowed);
                 Ok(Some(Entry::json(&list, last_modified).with_tags(tags)))
             })
             .await
@@ -73,15 +76,17 @@ impl Reader {
         article_id: i64,
         page: PageRequest,
     ) -> Result<Arc<Cached>, StoreError> {
-        let key = Key::comments(article_id, &page_query(&[], &page.start, page.per_page));
+        let key = &Key::comments(article_id, &page_query(&[], &page.start, page.per_page));
+        let page = &page;
         self.cache
-            .get_or_load(&key, || async {
-                let paged = self.store.list_comments(article_id, page.clone()).await?;
+            .get_or_load(key, |freshness| async move {
+                let reads = self.store.reads(&freshness).await;
+                let paged = reads.list_comments(article_id, page.clone()).await?;
                 let last_modified = paged.items.iter().map(|c| c.created_at).max();
                 let path = format!("{ARTICLES_PATH}/{article_id}/comments");
                 let list: ListView<CommentView> = ListView::new(paged, &path, &[]);
                 Ok(Some(
-                    Entry::json(&list, last_modified).with_tags(surrogate_keys(&key, [])),
+                    Entry::json(&list, last_modified).with_tags(surrogate_keys(key, [])),
                 ))
             })
             .await
@@ -89,30 +94,33 @@ impl Reader {
 
     /// One comment; the caller checks its article is visible.
     pub async fn comment(&self, id: i64) -> Result<Arc<Cached>, StoreError> {
-        let key = Key::comment(id);
+        let key = &Key::comment(id);
         self.cache
-            .get_or_load(&key, || async {
-                let Some(comment) = self.store.find_comment(id).await? else {
+            .get_or_load(key, |freshness| async move {
+                let reads = self.store.reads(&freshness).await;
+                let Some(comment) = reads.find_comment(id).await? else {
                     return Ok(None);
                 };
                 let (article_id, created_at) = (comment.article_id, comment.created_at);
                 let article = format!("article-{article_id}");
                 let entry = Entry::json(&CommentView::from(comment), Some(created_at))
                     .of_article(article_id)
-                    .with_tags(surrogate_keys(&key, [article]));
+                    .with_tags(surrogate_keys(key, [article]));
                 Ok(Some(entry))
             })
             .await
     }
 
     pub async fn tags(&self, page: PageRequest<String>) -> Result<Arc<Cached>, StoreError> {
-        let key = Key::tags(&page_query(&[], &page.start, page.per_page));
+        let key = &Key::tags(&page_query(&[], &page.start, page.per_page));
+        let page = &page;
         self.cache
-            .get_or_load(&key, || async {
-                let paged = self.store.list_tags(page.clone()).await?;
+            .get_or_load(key, |freshness| async move {
+                let reads = self.store.reads(&freshness).await;
+                let paged = reads.list_tags(page.clone()).await?;
                 let list: ListView<TagView> = ListView::new(paged, TAGS_PATH, &[]);
                 Ok(Some(
-                    Entry::json(&list, None).with_tags(surrogate_keys(&key, [])),
+                    Entry::json(&list, None).with_tags(surrogate_keys(key, [])),
                 ))
             })
             .await
@@ -120,12 +128,13 @@ impl Reader {
 
     /// A user's public profile.
     pub async fn user(&self, id: i64) -> Result<Arc<Cached>, StoreError> {
-        let key = Key::user(id);
+        let key = &Key::user(id);
         self.cache
-            .get_or_load(&key, || async {
-                let user = self.store.find_user(id).await?;
+            .get_or_load(key, |freshness| async move {
+                let reads = self.store.reads(&freshness).await;
+                let user = reads.find_user(id).await?;
                 Ok(user.map(|user| {
-                    Entry::json(&UserView::from(user), None).with_tags(surrogate_keys(&key, []))
+                    Entry::json(&UserView::from(user), None).with_tags(surrogate_keys(key, []))
                 }))
             })
             .await
@@ -138,8 +147,10 @@ impl Reader {
     pub async fn principal(&self, id: i64) -> Result<Option<Principal>, StoreError> {
         let cached = self
             .cache
-            .get_or_load(&Key::principal(id), || async {
-                let principal = self.store.find_principal(id).await?;
+            // Authorization must be current: the primary, whatever the
+            // position.
+            .get_or_load(&Key::principal(id), |_| async move {
+                let principal = self.store.primary_reads().find_principal(id).await?;
                 Ok(principal.map(|principal| Entry::json(&principal, None)))
             })
             .await?;

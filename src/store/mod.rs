@@ -38,7 +38,7 @@ use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
 pub use error::StoreError;
 pub use lists::PlanStep;
 pub use position::{BadPosition, Position};
-pub use replicas::{ReadTarget, Reads, ReplicaHealth, ReplicaStatus};
+pub use replicas::{Freshness, ReadTarget, Reads, ReplicaHealth, ReplicaStatus};
 pub use seed::SeedReport;
 pub use users::{Credentials, RefreshOutcome};
 

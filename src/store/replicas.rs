@@ -386,6 +386,17 @@ fn server_name(url: &str) -> String {
     host.to_owned()
 }
 
+/// What a read must see, as its caller knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Freshness {
+    /// Every write committed up to this position (empty: none in
+    /// particular); a replica that has applied it may serve.
+    AtLeast(Position),
+    /// Every committed write, whichever: only the primary can tell (the
+    /// caller cannot know what was written).
+    Latest,
+}
+
 /// A handle for reads that a replica may serve, on the server chosen for
 /// them when it was made; see [`Store::replica_reads`]. It offers reads
 /// only.
@@ -418,6 +429,19 @@ impl Store {
             primary: self.clone(),
             replica: Some((replicas.clone(), index)),
             target: ReadTarget::Replica,
+        }
+    }
+
+    /// A handle for reads that must see what `freshness` says.
+    pub async fn reads(&self, freshness: &Freshness) -> Reads {
+        match freshness {
+            Freshness::AtLeast(position) => self.replica_reads(Some(position)).await,
+            Freshness::Latest if self.replicas.is_empty() => self.primary_reads(),
+            Freshness::Latest => Reads {
+                primary: self.clone(),
+                replica: None,
+                target: ReadTarget::PrimaryFallback,
+            },
         }
     }
 

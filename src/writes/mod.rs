@@ -1,6 +1,7 @@
 //! The write side: each write names the cache families it makes stale, as
 //! typed values, and runs between their invalidations (see
-//! [`Cache::around_write`]): once before it may commit, once after.
+//! [`Cache::around_write`]): once before it may commit, once after, which
+//! carries the commit position the store reports.
 
 use std::sync::Arc;
 
@@ -8,7 +9,7 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use crate::cache::{Bump, Cache, Family};
 use crate::domain::{Article, ArticleContent, Comment, Role, User};
-use crate::store::{Store, StoreError};
+use crate::store::{Committed, Store, StoreError};
 
 #[derive(Clone)]
 pub struct Writer {
@@ -54,18 +55,17 @@ impl Writer {
         derived_slug: bool,
     ) -> Result<Article, StoreError> {
         let mut families = article_families(None, author.username, &content.tags);
-        self.cache.invalidate(&families, Bump::Pending).await;
+        self.cache.invalidate(&families, Bump::Pending, None).await;
         let created = self
             .store
             .create_article(author.id, content, derived_slug)
-            .await
-            .map(|c| c.value);
+            .await;
         // "No such article" may be cached for the new id.
         if let Ok(article) = &created {
-            families.push(Family::Article(article.id));
+            families.push(Family::Article(article.value.id));
         }
-        self.finish(&families, created.is_ok()).await;
-        created
+        self.finish(&families, &created).await;
+        created.map(|c| c.value)
     }
 
     /// Replaces `current`'s content if it is still at its version.
@@ -77,12 +77,11 @@ impl Writer {
         let tags = current.tags.iter().chain(&content.tags);
         let families = article_families(Some(current.id), &current.author.username, tags);
         self.cache
-            .around_write(&families, async {
+            .around_write(
+                &families,
                 self.store
-                    .update_article(current.id, current.version, content)
-                    .await
-                    .map(|c| c.value)
-            })
+                    .update_article(current.id, current.version, content),
+            )
             .await
     }
 
@@ -92,12 +91,10 @@ impl Writer {
             article_families(Some(current.id), &current.author.username, &current.tags);
         families.push(Family::Comments(current.id));
         self.cache
-            .around_write(&families, async {
-                self.store
-                    .delete_article(current.id, current.version)
-                    .await
-                    .map(|c| c.value)
-            })
+            .around_write(
+                &families,
+                self.store.delete_article(current.id, current.version),
+            )
             .await
     }
 
@@ -108,17 +105,13 @@ impl Writer {
         body: &str,
     ) -> Result<Comment, StoreError> {
         let mut families = vec![Family::Comments(article_id)];
-        self.cache.invalidate(&families, Bump::Pending).await;
-        let created = self
-            .store
-            .create_comment(article_id, author_id, body)
-            .await
-            .map(|c| c.value);
+        self.cache.invalidate(&families, Bump::Pending, None).await;
+        let created = self.store.create_comment(article_id, author_id, body).await;
         if let Ok(comment) = &created {
-            families.push(Family::Comment(comment.id));
+            families.push(Family::Comment(comment.value.id));
         }
-        self.finish(&families, created.is_ok()).await;
-        created
+        self.finish(&families, &created).await;
+        created.map(|c| c.value)
     }
 
     pub async fn delete_comment(&self, comment: &Comment) -> Result<(), StoreError> {
@@ -127,9 +120,7 @@ impl Writer {
             Family::Comment(comment.id),
         ];
         self.cache
-            .around_write(&families, async {
-                self.store.delete_comment(comment.id).await.map(|c| c.value)
-            })
+            .around_write(&families, self.store.delete_comment(comment.id))
             .await
     }
 
@@ -143,21 +134,22 @@ impl Writer {
         let created = self
             .store
             .create_user(username, password_hash, role)
-            .await?
-            .value;
+            .await?;
         self.cache
-            .invalidate(&[Family::User(created.id)], Bump::Committed)
+            .invalidate(
+                &[Family::User(created.value.id)],
+                Bump::Committed,
+                created.position.as_ref(),
+            )
             .await;
-        Ok(created)
+        Ok(created.value)
     }
 
     /// A new role, which every instance applies to the user's next
     /// request: authorization reads the role from the user's cached record.
     pub async fn set_role(&self, id: i64, role: Role) -> Result<User, StoreError> {
         self.cache
-            .around_write(&[Family::User(id)], async {
-                self.store.set_role(id, role).await.map(|c| c.value)
-            })
+            .around_write(&[Family::User(id)], self.store.set_role(id, role))
             .await
     }
 
@@ -175,18 +167,18 @@ impl Writer {
             return self.register_user(username, password_hash, role).await;
         };
         self.cache
-            .around_write(&[Family::User(id)], async {
-                self.store
-                    .reset_user(id, password_hash, role)
-                    .await
-                    .map(|c| c.value)
-            })
+            .around_write(
+                &[Family::User(id)],
+                self.store.reset_user(id, password_hash, role),
+            )
             .await
     }
 
-    async fn finish(&self, families: &[Family], committed: bool) {
+    /// The invalidation after a write that learnt its families as it went.
+    async fn finish<T>(&self, families: &[Family], written: &Result<Committed<T>, StoreError>) {
+        let position = written.as_ref().ok().and_then(|c| c.position.as_ref());
         self.cache
-            .after_write(families, Bump::after(committed))
+            .after_write(families, Bump::after(written.is_ok()), position)
             .await;
     }
 }
