@@ -2,12 +2,16 @@
 //! where reads go, positions they wait for, and how replicas leave and
 //! rejoin the rotation.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
+use axum::http::StatusCode;
 use feedgate::domain::{ArticleContent, ArticleStatus, Role};
-use feedgate::store::{ReadTarget, ReplicaHealth};
+use feedgate::store::{Position, ReadTarget, ReplicaHealth};
+use serde_json::json;
 
-use crate::support::{ReplicaControl, TestApp, replica_caught_up};
+use crate::support::{ReplicaControl, SharedRedis, TestApp, replica_caught_up};
 
 fn content(title: &str) -> ArticleContent {
     ArticleContent {
@@ -108,4 +112,200 @@ async fn a_replica_further_behind_than_the_limit_leaves_the_rotation_and_comes_b
         .replica_reads(created.position.as_ref())
         .await;
     assert_eq!(reads.target(), ReadTarget::Replica);
+}
+
+/// Two instances on the replicated pair sharing `redis`, both subscribed and
+/// with the replica in rotation. The replica is checked once, at start: it
+/// stays in rotation however far behind it falls, so only positions keep
+/// old versions out.
+async fn pair(redis: &SharedRedis) -> (TestApp, TestApp) {
+    let a = TestApp::replicated(|s| {
+        redis.configure(s);
+        s.database.replica_check_ms = 3_600_000;
+    })
+    .await;
+    let b = a.sibling(|_| {}).await;
+    for app in [&a, &b] {
+        subscribed(app).await;
+        app.replicas_in_rotation().await;
+    }
+    (a, b)
+}
+
+async fn subscribed(app: &TestApp) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !app.state.cache.is_subscribed() {
+        assert!(Instant::now() < deadline, "never subscribed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn reads_by(target: &str) -> f64 {
+    let text = feedgate::metrics::handle().render();
+    let needle = format!("feedgate_db_reads_total{{target=\"{target}\"}} ");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&needle))
+        .map_or(0.0, |value| value.trim().parse().unwrap_or(0.0))
+}
+
+async fn title_of(app: &TestApp, uri: &str) -> String {
+    let response = app.get(uri, None).await;
+    assert_eq!(
+        response.status,
+        StatusCode::OK,
+        "{uri}: {}",
+        response.text()
+    );
+    let json = response.json();
+    json["title"]
+        .as_str()
+        .or_else(|| json["items"][0]["title"].as_str())
+        .unwrap_or_else(|| panic!("no title in {json}"))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn after_a_write_no_instance_fills_the_old_version_from_a_replica_that_has_not_applied_it() {
+    let control = ReplicaControl::acquire().await;
+    let redis = SharedRedis::new();
+    let (a, b) = pair(&redis).await;
+    let ada = a.user("ada", Role::Author).await;
+    let created = a
+        .article(
+            &ada,
+            json!({"title": "Old", "body": "Body.", "status": "published", "tags": ["lag"]}),
+        )
+        .await;
+    let id = created["id"].as_i64().unwrap();
+    let pages = [
+        format!("/api/v1/articles/{id}"),
+        "/api/v1/articles?tag=lag".to_owned(),
+        "/api/v1/articles?author=ada".to_owned(),
+    ];
+    assert!(replica_caught_up(Duration::from_secs(10)).await);
+    for app in [&a, &b] {
+        for page in &pages {
+            assert_eq!(title_of(app, page).await, "Old");
+        }
+    }
+    let fallbacks = reads_by("primary_fallback");
+
+    // The replica receives the write but does not apply it.
+    control.stop_applying().await;
+    let patched = a
+        .patch(&pages[0], json!({"title": "New"}), Some(&ada.token))
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.text());
+
+    // The instance that acknowledged it never shows the old version.
+    for page in &pages {
+        assert_eq!(title_of(&a, page).await, "New", "{page} on the writer");
+    }
+    // The other shows the new one once it hears of the write, and from then
+    // on never the old; nor does an instance that starts now.
+    let c = a.sibling(|_| {}).await;
+    subscribed(&c).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for page in &pages {
+        while title_of(&b, page).await != "New" {
+            assert!(
+                Instant::now() < deadline,
+                "{page} never showed the write on B"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    for _ in 0..20 {
+        for app in [&a, &b, &c] {
+            for page in &pages {
+                assert_eq!(title_of(app, page).await, "New", "{page}");
+            }
+        }
+    }
+    assert!(
+        reads_by("primary_fallback") > fallbacks,
+        "the fills went to the primary"
+    );
+
+    // Once the replica applies it, fills go back to it.
+    control.resume_applying().await;
+    a.replicas_in_rotation().await;
+    assert!(replica_caught_up(Duration::from_secs(10)).await);
+    let replica_reads = reads_by("replica");
+    let patched = a
+        .patch(&pages[0], json!({"title": "Newer"}), Some(&ada.token))
+        .await;
+    assert_eq!(patched.status, StatusCode::OK);
+    assert!(replica_caught_up(Duration::from_secs(10)).await);
+    assert_eq!(title_of(&b, &pages[1]).await, "Newer");
+    assert!(
+        reads_by("replica") > replica_reads,
+        "a fill ran on the replica"
+    );
+}
+
+#[tokio::test]
+async fn fills_racing_a_write_on_a_lagging_replica_leave_no_old_version_in_either_tier() {
+    let control = ReplicaControl::acquire().await;
+    let redis = SharedRedis::new();
+    let (a, _) = pair(&redis).await;
+    // No L1 on B: each of its reads is an L2 lookup, then a fill.
+    let b = a.sibling(|s| s.cache.l1_max_bytes = 0).await;
+    subscribed(&b).await;
+    let ada = a.user("ada", Role::Author).await;
+    let created = a
+        .article(
+            &ada,
+            json!({"title": "Old", "body": "Body.", "status": "published"}),
+        )
+        .await;
+    let id = created["id"].as_i64().unwrap();
+    let uri = format!("/api/v1/articles/{id}");
+    assert!(replica_caught_up(Duration::from_secs(10)).await);
+    control.stop_applying().await;
+
+    // B keeps reading while A writes.
+    let stop = Arc::new(AtomicBool::new(false));
+    let racing = {
+        let (router, stop, uri) = (b.router.clone(), stop.clone(), uri.clone());
+        tokio::spawn(async move {
+            let mut reads = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let response = tower::ServiceExt::oneshot(
+                    router.clone(),
+                    axum::http::Request::get(&uri)
+                        .body(axum::body::Body::empty())
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+                assert_eq!(response.status(), StatusCode::OK);
+                reads += 1;
+            }
+            reads
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let patched = a
+        .patch(&uri, json!({"title": "New"}), Some(&ada.token))
+        .await;
+    assert_eq!(patched.status, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.store(true, Ordering::Relaxed);
+    assert!(racing.await.unwrap() > 1, "B raced the write");
+
+    // What B left in L1, and what anyone left in L2, is the new version: a
+    // fresh instance (empty L1) finds it in Redis or fills it anew.
+    assert_eq!(title_of(&b, &uri).await, "New");
+    let c = a.sibling(|_| {}).await;
+    subscribed(&c).await;
+    assert_eq!(title_of(&c, &uri).await, "New");
+    // The write's position is in Redis beside its generation bump.
+    let mut conn = redis.client().get_connection().unwrap();
+    let shared: String = redis::cmd("GET")
+        .arg(format!("{}:position", redis.prefix()))
+        .query(&mut conn)
+        .unwrap();
+    let shared: Position = shared.parse().unwrap();
+    assert!(shared.covers(&a.state.cache.highest_position()));
 }

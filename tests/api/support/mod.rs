@@ -81,6 +81,8 @@ impl TestApp {
     /// its replica (checked every 100 ms), with settings adjusted first.
     pub async fn replicated(adjust: impl FnOnce(&mut Settings)) -> Self {
         let db = TestDb::replicated().await;
+        // So that the first check finds the database on the replica.
+        replica_caught_up(std::time::Duration::from_secs(10)).await;
         let replica = db.replica_url().expect("a replicated database").to_owned();
         Self::start(db, |settings| {
             settings.database.replica_urls = vec![Secret::new(replica)];
