@@ -281,6 +281,7 @@ async fn fills_racing_a_write_on_a_lagging_replica_leave_no_old_version_in_eithe
                 .unwrap();
                 assert_eq!(response.status(), StatusCode::OK);
                 reads += 1;
+                tokio::task::yield_now().await;
             }
             reads
         })
@@ -308,4 +309,116 @@ async fn fills_racing_a_write_on_a_lagging_replica_leave_no_old_version_in_eithe
         .unwrap();
     let shared: Position = shared.parse().unwrap();
     assert!(shared.covers(&a.state.cache.highest_position()));
+}
+
+#[tokio::test]
+async fn a_replica_killed_and_restarted_under_load_costs_no_request_and_rejoins() {
+    let control = ReplicaControl::acquire().await;
+    let app = TestApp::replicated(|_| {}).await;
+    app.replicas_in_rotation().await;
+    let ada = app.user("ada", Role::Author).await;
+    for n in 0..5 {
+        app.article(
+            &ada,
+            json!({"title": format!("Article {n}"), "body": "Body.", "status": "published"}),
+        )
+        .await;
+    }
+    assert!(replica_caught_up(Duration::from_secs(10)).await);
+
+    // Readers miss often: each asks for a page size of its own, and a
+    // writer keeps making the lists stale.
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut readers = Vec::new();
+    for reader in 0..4 {
+        let (router, stop) = (app.router.clone(), stop.clone());
+        readers.push(tokio::spawn(async move {
+            let (mut ok, mut failed) = (0, 0);
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                let uri = format!("/api/v1/articles?per_page={}", 1 + (n * 4 + reader) % 100);
+                let response = tower::ServiceExt::oneshot(
+                    router.clone(),
+                    axum::http::Request::get(&uri)
+                        .body(axum::body::Body::empty())
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+                if response.status() == StatusCode::OK {
+                    ok += 1;
+                } else {
+                    failed += 1;
+                }
+                // Hits complete at once: let the test's own task run.
+                tokio::task::yield_now().await;
+            }
+            (ok, failed)
+        }));
+    }
+    let writer = {
+        let (app_router, stop, token) = (app.router.clone(), stop.clone(), ada.token.clone());
+        tokio::spawn(async move {
+            let mut failed = 0;
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                let body = json!({"title": format!("Written {n}"), "body": "Body.", "status": "published"});
+                let request = axum::http::Request::post("/api/v1/articles")
+                    .header("authorization", format!("Bearer {token}"))
+                    .header("content-type", "application/json")
+                    .body(axum::body::Body::from(body.to_string()))
+                    .unwrap();
+                let response = tower::ServiceExt::oneshot(app_router.clone(), request)
+                    .await
+                    .unwrap();
+                if response.status() != StatusCode::CREATED {
+                    failed += 1;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            failed
+        })
+    };
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let fallbacks = reads_by("primary_fallback");
+    control.kill().await;
+    app.replicas_become(ReplicaHealth::Down).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        reads_by("primary_fallback") > fallbacks,
+        "reads fell back to the primary"
+    );
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(ready.status, StatusCode::OK, "{}", ready.text());
+    assert_eq!(ready.json()["status"], "ready");
+    assert!(
+        ready.json()["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|check| check["name"] == "replica" && check["status"] == "down"),
+        "{}",
+        ready.text()
+    );
+
+    control.restart().await;
+    app.replicas_in_rotation().await;
+    let replica_reads = reads_by("replica");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut served = 0;
+    for reader in readers {
+        let (ok, failed) = reader.await.unwrap();
+        assert_eq!(failed, 0, "reads failed while the replica was down");
+        served += ok;
+    }
+    assert_eq!(writer.await.unwrap(), 0, "writes failed");
+    assert!(served > 0);
+    assert!(
+        reads_by("replica") > replica_reads,
+        "the replica took reads again"
+    );
 }

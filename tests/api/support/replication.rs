@@ -21,6 +21,7 @@ pub struct ReplicaControl {
     exclusive: bool,
 }
 
+/// Where `scripts/services.sh` keeps its servers' files.
 fn services_dir() -> PathBuf {
     std::env::var_os("FEEDGATE_SERVICES_DIR")
         .map_or_else(|| PathBuf::from("/tmp/feedgate-services"), PathBuf::from)
