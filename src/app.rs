@@ -16,6 +16,9 @@ use crate::writes::Writer;
 /// How often idle in-process rate-limit buckets are dropped.
 const IDLE_BUCKET_SWEEP: Duration = Duration::from_secs(60);
 
+/// How often a database known to be down is probed.
+const DATABASE_PROBE: Duration = Duration::from_millis(500);
+
 pub struct App {
     pub settings: Settings,
     pub store: Store,
@@ -57,12 +60,14 @@ impl App {
         crate::metrics::handle();
         let store = Store::connect(&settings.database).await?;
         store.migrate().await?;
-        let cache = Arc::new(Cache::new(&settings.cache, &settings.redis)?);
+        // A read waits for the database as long as for a connection.
+        let load_timeout = Duration::from_millis(settings.database.acquire_timeout_ms);
+        let cache = Arc::new(Cache::new(&settings.cache, &settings.redis, load_timeout)?);
         watch_positions(&store, &cache).await;
         let cache_control = CacheControl::new(&settings.cache.control)?;
         let auth = Auth::new(&settings.auth);
         let reader = Reader::new(store.clone(), cache.clone());
-        let writer = Writer::new(store.clone(), cache.clone());
+        let writer = Writer::new(store.clone(), cache.clone(), reader.clone());
         let limiter = limiter(&settings);
         let app = Arc::new(App {
             settings,
@@ -75,6 +80,7 @@ impl App {
             limiter,
         });
         forget_idle_buckets(Arc::downgrade(&app));
+        probe_database(Arc::downgrade(&app));
         Ok(AppState(app))
     }
 }
@@ -88,7 +94,7 @@ async fn watch_positions(store: &Store, cache: &Cache) {
         return;
     }
     if let Ok(Some(position)) = store.primary_position().await {
-        cache.note_position(&position).await;
+        cache.note_position(&position);
     }
     let store = store.clone();
     cache.set_position_source(Some(Arc::new(move || {
@@ -108,6 +114,23 @@ fn limiter(settings: &Settings) -> Option<RateLimiter> {
             Duration::from_millis(settings.cache.redis_timeout_ms),
         )
     })
+}
+
+/// While a read has found the database unavailable, pings it twice a
+/// second and tells the cache when it answers again (until then, reads
+/// with a stale entry serve it without waiting); stops with the app.
+fn probe_database(app: Weak<App>) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(DATABASE_PROBE);
+        loop {
+            ticks.tick().await;
+            let Some(app) = app.upgrade() else { return };
+            if app.cache.database_is_down() && app.store.ping().await.is_ok() {
+                tracing::info!("the database answers again");
+                app.cache.database_is_back();
+            }
+        }
+    });
 }
 
 /// Drops full in-process buckets every minute, so one-off clients do not

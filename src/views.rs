@@ -134,10 +134,13 @@ pub struct PaginationView {
     /// The page number, or `null` on a page asked for by cursor (`after`).
     pub page: Option<u32>,
     pub per_page: u32,
-    /// Items in the whole list. Exact, except for searches (`q`) and an
-    /// author within a tag, which count up to 1,000 (see `total_capped`).
-    pub total: u64,
-    pub pages: u64,
+    /// Items in the whole list, on numbered pages; `null` on a page by
+    /// cursor, which stays the same however many items arrive before it.
+    /// Exact, except for searches (`q`) and an author within a tag, which
+    /// count up to 1,000 (see `total_capped`).
+    pub total: Option<u64>,
+    /// Pages of `per_page` in the whole list; `null` on a page by cursor.
+    pub pages: Option<u64>,
     /// Present and `true` when counting stopped at 1,000: more match, and
     /// `links.next` reaches them all.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -192,14 +195,15 @@ impl<T> ListView<T> {
                 .map(|cursor| link(&PageStart::After(cursor as &dyn Display))),
             prev,
         };
+        let numbered = paged.page.page_number().is_some();
         Self {
             items: paged.items.into_iter().map(Into::into).collect(),
             pagination: PaginationView {
                 page: paged.page.page_number(),
                 per_page,
-                total: paged.total,
-                pages,
-                total_capped: paged.total_capped,
+                total: numbered.then_some(paged.total),
+                pages: numbered.then_some(pages),
+                total_capped: numbered && paged.total_capped,
             },
             links,
         }
@@ -271,7 +275,8 @@ mod tests {
             list.links.prev.as_deref(),
             Some("/t?q=a%26b+c&page=1&per_page=10")
         );
-        assert_eq!(list.pagination.pages, 4);
+        assert_eq!(list.pagination.pages, Some(4));
+        assert_eq!(list.pagination.total, Some(35));
         assert_eq!(list.pagination.page, Some(2));
     }
 
@@ -295,6 +300,8 @@ mod tests {
         };
         let list: ListView<TagView> = ListView::new(page, "/t", &[]);
         assert_eq!(list.pagination.page, None);
+        assert_eq!(list.pagination.total, None, "a cursor page has no total");
+        assert_eq!(list.pagination.pages, None);
         assert_eq!(list.links.self_, "/t?after=42&per_page=10");
         assert_eq!(list.links.next.as_deref(), Some("/t?after=52&per_page=10"));
         assert_eq!(list.links.prev, None);

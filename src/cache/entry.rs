@@ -12,8 +12,6 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::domain::time::{Timestamp, from_millis};
-use crate::domain::{Article, ArticleStatus};
-use crate::views::ArticleView;
 
 /// Bodies smaller than this are not worth compressing.
 const COMPRESS_MIN_BYTES: usize = 512;
@@ -28,7 +26,8 @@ pub struct Entry {
     /// Strong, quoted: `"<base64url of the body's SHA-256, 16 bytes>"`.
     pub etag: String,
     pub last_modified: Option<Timestamp>,
-    /// For a draft article, its author: only they and moderators may see it.
+    /// For a draft article, its author: whoever reads it must be allowed to
+    /// see their drafts (the read side asks `domain::Viewer`).
     pub draft_of: Option<i64>,
     /// For a comment, its article, whose visibility it shares.
     pub of_article: Option<i64>,
@@ -140,15 +139,6 @@ impl Entry {
         self
     }
 
-    pub fn article(article: Article) -> Self {
-        let draft_of = (article.status == ArticleStatus::Draft).then_some(article.author.id);
-        let updated_at = article.updated_at;
-        Self {
-            draft_of,
-            ..Self::json(&ArticleView::from(article), Some(updated_at))
-        }
-    }
-
     pub fn with_tags(mut self, tags: String) -> Self {
         self.headers.set_tags(&tags);
         self.tags = tags;
@@ -170,14 +160,6 @@ impl Entry {
             (Coding::Brotli, Some(brotli), _) => (Coding::Brotli, brotli),
             (Coding::Brotli | Coding::Gzip, _, Some(gzip)) => (Coding::Gzip, gzip),
             _ => (Coding::Identity, &self.body),
-        }
-    }
-
-    /// Whether a viewer (id, whether they moderate) may see this entry.
-    pub fn visible_to(&self, viewer: Option<(i64, bool)>) -> bool {
-        match self.draft_of {
-            None => true,
-            Some(author) => viewer.is_some_and(|(id, moderates)| moderates || id == author),
         }
     }
 
@@ -339,18 +321,6 @@ mod tests {
         assert_eq!(a.etag, b.etag);
         assert_ne!(a.etag, c.etag);
         assert!(a.etag.starts_with('"') && a.etag.ends_with('"'));
-    }
-
-    #[test]
-    fn drafts_are_visible_to_their_author_and_moderators_only() {
-        let entry = Entry {
-            draft_of: Some(7),
-            ..Entry::json(&1, None)
-        };
-        assert!(entry.visible_to(Some((7, false))));
-        assert!(entry.visible_to(Some((8, true))));
-        assert!(!entry.visible_to(Some((8, false))));
-        assert!(!entry.visible_to(None));
     }
 
     #[test]

@@ -4,6 +4,13 @@
 //! A family is a set of responses that one kind of write makes stale. Writes
 //! name the families they touch (see `crate::writes`); lists cannot be
 //! enumerated for deletion, but their families can be bumped.
+//!
+//! Some families have a generation in Redis too ([`Family::is_shared`]):
+//! they fence the shared tier, which validates an entry by the families its
+//! request names. The rest are finer and local: a list page in the local
+//! tier depends on the order it shows and on the very articles it shows,
+//! which only its content tells (see [`Key::local`] and
+//! `Cache::get_or_load`).
 
 use std::fmt::{self, Write};
 use std::str::FromStr;
@@ -47,13 +54,14 @@ impl RouteFamily {
 /// A set of cached responses that some write makes stale.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Family {
-    /// One article, and list pages that seek from it (`after=`).
+    /// One article: its own response, and every list page that shows it.
     Article(i64),
-    /// Lists of every article.
+    /// Lists of every article (in the shared tier).
     Articles,
-    /// Lists of one author's articles (the username, lower-cased).
+    /// Lists of one author's articles (the username, lower-cased; in the
+    /// shared tier).
     Author(String),
-    /// Lists of one tag's articles.
+    /// Lists of one tag's articles (in the shared tier).
     Tag(String),
     /// One article's comments.
     Comments(i64),
@@ -63,6 +71,33 @@ pub enum Family {
     Tags,
     /// One user: their profile, and their role and tokens to authorization.
     User(i64),
+    /// The numbered pages of one order of a feed (local tier only).
+    Order(Order),
+    /// The pages by cursor of one order that show this article (local tier
+    /// only).
+    Gap(Order, i64),
+    /// The pages by cursor that seek from this article, in one sort (local
+    /// tier only).
+    Anchor(i64, u8),
+}
+
+/// One order of a feed: its articles in one status by one sort key, as the
+/// cache spells it (the write and read sides name them the same way).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Order {
+    pub feed: FeedName,
+    /// The status's index (`draft` 0, `published` 1).
+    pub status: u8,
+    /// The sort key's index.
+    pub key: u8,
+}
+
+/// A feed: every article, one author's (lower-cased username) or one tag's.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FeedName {
+    All,
+    Author(String),
+    Tag(String),
 }
 
 impl Family {
@@ -71,10 +106,20 @@ impl Family {
         Family::Author(username.to_ascii_lowercase())
     }
 
+    /// Whether the family has a generation in Redis, fencing the shared
+    /// tier (the finer list families fence the local tier only).
+    pub fn is_shared(&self) -> bool {
+        !matches!(
+            self,
+            Family::Order(_) | Family::Gap(..) | Family::Anchor(..)
+        )
+    }
+
     /// The CDN surrogate key: short, stable, header-safe (`article-42`,
     /// `articles`, `author-ada`, `tag-rust`, `comments-42`, `comment-7`,
-    /// `tags`, `user-3`).
-    pub fn surrogate_key(&self) -> String {
+    /// `tags`, `user-3`); `None` for the local-only families, whose pages
+    /// the CDN knows by their coarser keys.
+    pub fn surrogate_key(&self) -> Option<String> {
         let (prefix, rest) = match self {
             Family::Article(id) => ("article-", id.to_string()),
             Family::Articles => ("articles", String::new()),
@@ -84,6 +129,7 @@ impl Family {
             Family::Comment(id) => ("comment-", id.to_string()),
             Family::Tags => ("tags", String::new()),
             Family::User(id) => ("user-", id.to_string()),
+            Family::Order(_) | Family::Gap(..) | Family::Anchor(..) => return None,
         };
         let mut key = String::with_capacity(prefix.len() + rest.len());
         key.push_str(prefix);
@@ -94,12 +140,55 @@ impl Family {
                 let _ = write!(key, "%{byte:02X}");
             }
         }
-        key
+        Some(key)
+    }
+}
+
+impl fmt::Display for FeedName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FeedName::All => f.write_str("all"),
+            FeedName::Author(name) => write!(f, "u:{name}"),
+            FeedName::Tag(tag) => write!(f, "t:{tag}"),
+        }
+    }
+}
+
+impl FromStr for FeedName {
+    type Err = ();
+
+    fn from_str(text: &str) -> Result<Self, ()> {
+        Ok(match text.split_once(':') {
+            None if text == "all" => FeedName::All,
+            Some(("u", name)) => FeedName::Author(name.to_owned()),
+            Some(("t", tag)) => FeedName::Tag(tag.to_owned()),
+            _ => return Err(()),
+        })
+    }
+}
+
+/// `<status>/<key>/<feed>`: the feed last, since a tag may hold `/`.
+impl fmt::Display for Order {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}/{}", self.status, self.key, self.feed)
+    }
+}
+
+impl FromStr for Order {
+    type Err = ();
+
+    fn from_str(text: &str) -> Result<Self, ()> {
+        let mut parts = text.splitn(3, '/');
+        let mut number = || parts.next().and_then(|n| n.parse::<u8>().ok()).ok_or(());
+        let (status, key) = (number()?, number()?);
+        let feed = parts.next().ok_or(())?.parse()?;
+        Ok(Order { feed, status, key })
     }
 }
 
 /// The canonical spelling, used in Redis keys and invalidation messages:
-/// `a:42`, `articles`, `u:ada`, `t:rust`, `c:42`, `m:7`, `tags`, `user:3`.
+/// `a:42`, `articles`, `u:ada`, `t:rust`, `c:42`, `m:7`, `tags`, `user:3`,
+/// `o:1/0/t:rust` (an order), `g:42:1/0/all` (a gap), `n:42:1` (an anchor).
 impl fmt::Display for Family {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -111,6 +200,9 @@ impl fmt::Display for Family {
             Family::Comment(id) => write!(f, "m:{id}"),
             Family::Tags => f.write_str("tags"),
             Family::User(id) => write!(f, "user:{id}"),
+            Family::Order(order) => write!(f, "o:{order}"),
+            Family::Gap(order, id) => write!(f, "g:{id}:{order}"),
+            Family::Anchor(id, key) => write!(f, "n:{id}:{key}"),
         }
     }
 }
@@ -129,6 +221,15 @@ impl FromStr for Family {
             Some(("c", rest)) => Family::Comments(id(rest)?),
             Some(("m", rest)) => Family::Comment(id(rest)?),
             Some(("user", rest)) => Family::User(id(rest)?),
+            Some(("o", rest)) => Family::Order(rest.parse()?),
+            Some(("g", rest)) => {
+                let (article, order) = rest.split_once(':').ok_or(())?;
+                Family::Gap(order.parse()?, id(article)?)
+            }
+            Some(("n", rest)) => {
+                let (article, key) = rest.split_once(':').ok_or(())?;
+                Family::Anchor(id(article)?, key.parse().map_err(|_| ())?)
+            }
             _ => return Err(()),
         })
     }
@@ -137,14 +238,19 @@ impl FromStr for Family {
 /// The families of one key: at most three (a list's author, tag and cursor).
 pub type Families = SmallVec<[Family; 3]>;
 
-/// A cached response's name and the families it depends on. Built on every
-/// read, so short names and the families stay inline: a hit allocates
-/// nothing for its key.
+/// A cached response's name and the families its request names. Built on
+/// every read, so short names and the families stay inline: a hit
+/// allocates nothing for its key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Key {
     /// Unique, canonical name of the response (`a:42`, `l:?tag=rust&page=1...`).
     pub name: CompactString,
-    pub families: Families,
+    /// The families that fence the shared copy: every write that could
+    /// change the response bumps one of them.
+    pub shared: Families,
+    /// The families that fence the local copy as far as the request tells;
+    /// a list page adds those its content names (the articles it shows).
+    pub local: Families,
     pub route: RouteFamily,
 }
 
@@ -152,7 +258,8 @@ impl Key {
     fn new(name: CompactString, family: Family, route: RouteFamily) -> Self {
         Self {
             name,
-            families: smallvec![family],
+            shared: smallvec![family.clone()],
+            local: smallvec![family],
             route,
         }
     }
@@ -163,24 +270,28 @@ impl Key {
 
     /// `query` is the list's canonical query string, `scope` who may see
     /// drafts in it (empty for published lists), `after` the article a
-    /// cursor page seeks from.
+    /// cursor page seeks from. Shared, it belongs to its feeds' coarse
+    /// families; locally, to the `local` families its read names (an order,
+    /// and for a cursor page its anchor).
     pub fn articles(
         query: &str,
         scope: &str,
         author: Option<&str>,
         tag: Option<&str>,
         after: Option<i64>,
+        local: Families,
     ) -> Self {
-        let mut families = Families::new();
-        families.extend(author.map(Family::author));
-        families.extend(tag.map(|tag| Family::Tag(tag.to_owned())));
-        if families.is_empty() {
-            families.push(Family::Articles);
+        let mut shared = Families::new();
+        shared.extend(author.map(Family::author));
+        shared.extend(tag.map(|tag| Family::Tag(tag.to_owned())));
+        if shared.is_empty() {
+            shared.push(Family::Articles);
         }
-        families.extend(after.map(Family::Article));
+        shared.extend(after.map(Family::Article));
         Self {
             name: query_name(&["l:", scope, "?"], query),
-            families,
+            shared,
+            local,
             route: RouteFamily::Articles,
         }
     }
@@ -236,13 +347,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lists_depend_on_their_narrowest_families_and_their_cursor() {
+    fn shared_lists_depend_on_their_narrowest_feeds_and_their_cursor() {
+        let none = Families::new;
         assert_eq!(
-            Key::articles("page=1", "", None, None, None).families[..],
+            Key::articles("page=1", "", None, None, None, none()).shared[..],
             [Family::Articles]
         );
         assert_eq!(
-            Key::articles("", "", Some("Ada"), Some("rust"), Some(7)).families[..],
+            Key::articles("", "", Some("Ada"), Some("rust"), Some(7), none()).shared[..],
             [
                 Family::Author("ada".into()),
                 Family::Tag("rust".into()),
@@ -250,8 +362,8 @@ mod tests {
             ]
         );
         assert_ne!(
-            Key::articles("q=a", "", None, None, None).name,
-            Key::articles("q=a", "7", None, None, None).name
+            Key::articles("q=a", "", None, None, None, none()).name,
+            Key::articles("q=a", "7", None, None, None, none()).name
         );
     }
 
@@ -266,6 +378,28 @@ mod tests {
             Family::Comment(2),
             Family::Tags,
             Family::User(3),
+            Family::Order(Order {
+                feed: FeedName::Tag("a/b:c".into()),
+                status: 1,
+                key: 2,
+            }),
+            Family::Gap(
+                Order {
+                    feed: FeedName::Author("ada".into()),
+                    status: 0,
+                    key: 3,
+                },
+                42,
+            ),
+            Family::Gap(
+                Order {
+                    feed: FeedName::All,
+                    status: 1,
+                    key: 0,
+                },
+                7,
+            ),
+            Family::Anchor(9, 1),
         ] {
             assert_eq!(family.to_string().parse::<Family>(), Ok(family));
         }
@@ -275,10 +409,12 @@ mod tests {
 
     #[test]
     fn surrogate_keys_are_header_safe() {
-        assert_eq!(Family::Article(42).surrogate_key(), "article-42");
-        assert_eq!(Family::Articles.surrogate_key(), "articles");
-        assert_eq!(Family::Tag("c++".into()).surrogate_key(), "tag-c%2B%2B");
-        assert_eq!(Family::Tag("数".into()).surrogate_key(), "tag-%E6%95%B0");
-        assert_eq!(Family::User(3).surrogate_key(), "user-3");
+        let key = |family: Family| family.surrogate_key().unwrap();
+        assert_eq!(key(Family::Article(42)), "article-42");
+        assert_eq!(key(Family::Articles), "articles");
+        assert_eq!(key(Family::Tag("c++".into())), "tag-c%2B%2B");
+        assert_eq!(key(Family::Tag("数".into())), "tag-%E6%95%B0");
+        assert_eq!(key(Family::User(3)), "user-3");
+        assert_eq!(Family::Anchor(1, 0).surrogate_key(), None);
     }
 }

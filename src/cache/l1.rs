@@ -10,11 +10,12 @@ use super::entry::Entry;
 use super::stamp::Stamp;
 
 /// A cached response (`None`: the resource does not exist) and the
-/// generations it was loaded under.
+/// generations it was loaded under; without a stamp (a write landed while
+/// it loaded) it is served once and never cached.
 #[derive(Debug)]
 pub struct Cached {
     pub entry: Option<Entry>,
-    pub stamp: Stamp,
+    pub stamp: Option<Stamp>,
     pub loaded_at: Instant,
 }
 

@@ -4,9 +4,11 @@
 //! One key per cached response, `{prefix}:e:{<name>}`, replaced by every
 //! fill and gone after the stale-if-error window: Redis holds what is cached,
 //! however many writes there were. The value carries the generations it was
-//! filled under; each family's generation lives in `{prefix}:g:{<family>}`
-//! and the epoch in `{prefix}:epoch`. A lookup reads the entry and the
-//! current generations together and trusts the entry only if they match.
+//! filled under (of its key's shared families: see `Family::is_shared`) and
+//! the local families its content names; each shared family's generation
+//! lives in `{prefix}:g:{<family>}` and the epoch in `{prefix}:epoch`. A
+//! lookup reads the entry and the current generations together and trusts
+//! the entry only if they match.
 //!
 //! Generations never go backwards, whatever happens to their keys: a bump
 //! sets `max(old + 1, Redis TIME in µs)` and a missing generation is created
@@ -35,6 +37,7 @@ use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, RedisFuture, Value};
 
+use super::Loaded;
 use super::entry::Entry;
 use super::key::{Family, Key};
 use super::stamp::Bump;
@@ -172,8 +175,9 @@ pub struct Fetched {
     /// the position of every write whose bump they show. `None` if Redis
     /// has lost it.
     pub position: Option<Position>,
-    /// A current entry (`None` inside: "not found" was cached) and its age.
-    pub value: Option<(Option<Entry>, Duration)>,
+    /// A current entry (`None` inside it: "not found" was cached) and its
+    /// age.
+    pub value: Option<(Loaded, Duration)>,
 }
 
 pub struct L2Settings<'a> {
@@ -342,18 +346,35 @@ impl L2 {
         let key = self.position_key();
         let text = position.to_string();
         self.run_within("position", self.invalidation_timeout(), |conn| async move {
-            self.eval_with(conn, &self.merge_position, &key, &text)
+            self.eval_with(conn, &self.merge_position, &key, text.as_str())
                 .await?;
             Ok(())
         })
         .await
     }
 
+    /// Notes a committed write's position in the shared one. If Redis is
+    /// full (`noeviction`) it is deleted instead (deleting is allowed when
+    /// full): a lost position is taken from the primary again, which is at
+    /// least as far.
+    async fn record_position(&self, position: &Position) -> Result<(), L2Error> {
+        match self.merge_position(position).await {
+            Err(err) if !err.is_connection_error() => {
+                let key = self.position_key();
+                self.run_within("position", self.invalidation_timeout(), |conn| async move {
+                    del(conn, &key).await
+                })
+                .await
+            }
+            merged => merged,
+        }
+    }
+
     /// The entry for `key` if it was filled under the current generations,
     /// and those generations (for a fill).
     pub async fn fetch(&self, key: &Key) -> Result<Fetched, L2Error> {
         let mut generation_keys = vec![self.epoch_key()];
-        generation_keys.extend(key.families.iter().map(|f| self.generation_key(f)));
+        generation_keys.extend(key.shared.iter().map(|f| self.generation_key(f)));
         let entry_key = self.entry_key(key);
         let position_key = self.position_key();
         let (generations, position, bytes) = self
@@ -400,13 +421,13 @@ impl L2 {
         &self,
         key: &Key,
         generations: &Generations,
-        entry: &Option<Entry>,
+        loaded: &Loaded,
     ) -> Result<(), L2Error> {
-        let (payload, ttl) = match entry {
+        let (payload, ttl) = match &loaded.entry {
             Some(entry) => (entry.encode(), self.ttl),
             None => (MISSING.to_vec(), self.negative_ttl),
         };
-        let bytes = encode(generations, &payload);
+        let bytes = encode(generations, &loaded.families, &payload);
         let entry_key = self.entry_key(key);
         self.run("store", |mut conn| async move {
             let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
@@ -430,24 +451,17 @@ impl L2 {
     /// one makes every instance drop its whole local tier, which costs far
     /// more than a write waiting out a slow reply on a loaded machine.
     ///
-    /// A committed write's `position` is merged into the shared position
+    /// A committed write's `position` is recorded in the shared position
     /// first, so whoever reads a generation it bumped reads the position
     /// after it too.
     pub async fn bump(&self, families: &[Family], bump: Bump, position: Option<&Position>) {
-        let keys: Vec<String> = families.iter().map(|f| self.generation_key(f)).collect();
+        let keys: Vec<String> = families
+            .iter()
+            .filter(|f| f.is_shared())
+            .map(|f| self.generation_key(f))
+            .collect();
         let positioned = match position {
-            // Full (`noeviction`): deleting is allowed, and a lost position
-            // is taken from the primary again, which is at least as far.
-            Some(position) => match self.merge_position(position).await {
-                Err(err) if !err.is_connection_error() => {
-                    let key = self.position_key();
-                    self.run_within("position", self.invalidation_timeout(), |conn| async move {
-                        del(conn, &key).await
-                    })
-                    .await
-                }
-                merged => merged,
-            },
+            Some(position) => self.record_position(position).await,
             None => Ok(()),
         };
         let bumped = self
@@ -690,22 +704,38 @@ fn invalidation_message(families: &[Family], bump: Bump, position: Option<&Posit
     message
 }
 
-/// `[stored at: i64][count: u8][generation: u64; count][payload]`.
-fn encode(generations: &Generations, payload: &[u8]) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(9 + 8 * generations.0.len() + payload.len());
+/// Marks this layout of a stored value; any other is a miss.
+const LAYOUT: u8 = 2;
+
+/// `[layout: u8][stored at: i64][count: u8][generation: u64; count]`
+/// `[families: u32 length, then one per line][payload]`.
+fn encode(generations: &Generations, families: &[Family], payload: &[u8]) -> Vec<u8> {
+    let names = families
+        .iter()
+        .map(Family::to_string)
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut bytes = Vec::with_capacity(14 + 8 * generations.0.len() + names.len() + payload.len());
+    bytes.push(LAYOUT);
     bytes.extend_from_slice(&now_millis().to_le_bytes());
     bytes.push(u8::try_from(generations.0.len()).unwrap_or(u8::MAX));
     for value in &generations.0 {
         bytes.extend_from_slice(&value.to_le_bytes());
     }
+    bytes.extend_from_slice(&u32::try_from(names.len()).unwrap_or(0).to_le_bytes());
+    bytes.extend_from_slice(names.as_bytes());
     bytes.extend_from_slice(payload);
     bytes
 }
 
 /// The entry and its age, if it was filled under `current`. Anything
 /// undecodable (another version's format) is a miss, overwritten on fill.
-fn decode(bytes: &[u8], current: &Generations) -> Option<(Option<Entry>, Duration)> {
-    let (stored_at, rest) = bytes.split_first_chunk::<8>()?;
+fn decode(bytes: &[u8], current: &Generations) -> Option<(Loaded, Duration)> {
+    let (layout, rest) = bytes.split_first()?;
+    if *layout != LAYOUT {
+        return None;
+    }
+    let (stored_at, rest) = rest.split_first_chunk::<8>()?;
     let (count, mut rest) = rest.split_first()?;
     if usize::from(*count) != current.0.len() {
         return None;
@@ -717,6 +747,17 @@ fn decode(bytes: &[u8], current: &Generations) -> Option<(Option<Entry>, Duratio
         }
         rest = tail;
     }
+    let (length, rest) = rest.split_first_chunk::<4>()?;
+    let length = usize::try_from(u32::from_le_bytes(*length)).ok()?;
+    let (names, rest) = (rest.get(..length)?, rest.get(length..)?);
+    let families = match std::str::from_utf8(names).ok()? {
+        "" => Vec::new(),
+        names => names
+            .split('\n')
+            .map(str::parse)
+            .collect::<Result<_, ()>>()
+            .ok()?,
+    };
     let age = now_millis().saturating_sub(i64::from_le_bytes(*stored_at));
     let age = Duration::from_millis(u64::try_from(age).unwrap_or(0));
     let entry = if rest == MISSING {
@@ -724,7 +765,7 @@ fn decode(bytes: &[u8], current: &Generations) -> Option<(Option<Entry>, Duratio
     } else {
         Some(Entry::decode(rest)?)
     };
-    Some((entry, age))
+    Some((Loaded { entry, families }, age))
 }
 
 fn now_millis() -> i64 {
@@ -739,9 +780,11 @@ mod tests {
     fn an_entry_is_trusted_only_under_the_generations_it_was_filled_under() {
         let entry = Entry::json(&"hello", None);
         let filled = Generations(vec![5, 7]);
-        let bytes = encode(&filled, &entry.encode());
+        let families = [Family::Article(3), Family::Anchor(3, 1)];
+        let bytes = encode(&filled, &families, &entry.encode());
         let (found, _) = decode(&bytes, &filled).expect("current");
-        assert_eq!(found, Some(entry));
+        assert_eq!(found.entry, Some(entry));
+        assert_eq!(found.families, families);
         assert!(decode(&bytes, &Generations(vec![5, 8])).is_none());
         assert!(decode(&bytes, &Generations(vec![6, 7])).is_none());
         assert!(decode(&bytes, &Generations(vec![5, 7, 1])).is_none());
@@ -751,8 +794,9 @@ mod tests {
     #[test]
     fn a_cached_absence_round_trips() {
         let filled = Generations(vec![1, 2]);
-        let (found, _) = decode(&encode(&filled, MISSING), &filled).expect("current");
-        assert_eq!(found, None);
+        let (found, _) = decode(&encode(&filled, &[], MISSING), &filled).expect("current");
+        assert_eq!(found.entry, None);
+        assert!(found.families.is_empty());
     }
 
     #[test]

@@ -4,16 +4,22 @@
 //! Coherence, in brief (details in `stamp`, `l2` and `sync`):
 //! - a write bumps the generations of the families it touches before it
 //!   commits and again after, locally, in Redis, and on the pub/sub channel;
-//! - an L1 entry is served only while the generations it was loaded under
-//!   are current, so a load that raced a write is never served after it;
-//! - an L2 entry carries the generations it was filled under and is trusted
-//!   only while Redis' generations still match;
-//! - concurrent misses on one key load once (moka's `try_get_with`), and a
-//!   missing resource is cached briefly too;
+//! - a load reads the clock of generations before anything else (its
+//!   fence), and its entry is stamped with every family it depends on,
+//!   those its request names and those its content names (the articles a
+//!   list page shows), refused if any moved since the fence, and served
+//!   only while its stamp is current: a load that raced a write is never
+//!   served after it;
+//! - an L2 entry carries the generations of its request's (coarser, shared)
+//!   families it was filled under and is trusted only while Redis' still
+//!   match;
+//! - concurrent misses on one key load once, and a missing resource is
+//!   cached briefly too;
 //! - while the database is down, an entry that no committed write has
-//!   touched serves as stale-if-error.
+//!   touched serves as stale-if-error, at once once the outage is known.
 
 mod entry;
+mod flight;
 mod key;
 mod l1;
 mod l2;
@@ -29,18 +35,19 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 pub use entry::{Coding, Entry, entity_tag};
-pub use key::{Family, Key, RouteFamily};
+pub use key::{Families, Family, FeedName, Key, Order, RouteFamily};
 pub use l1::Cached;
 pub use stamp::Bump;
 
 use crate::config::{CacheSettings, RedisMode, RedisSettings};
-use crate::store::{Committed, Freshness, Position, StoreError};
+use crate::store::{Freshness, Position, StoreError};
 use crate::telemetry;
+use flight::Flights;
 use l1::L1;
 use l2::{L2, L2Settings};
 use positions::Positions;
 use purge::Purger;
-use stamp::Generations;
+use stamp::{Fence, Generations};
 
 /// Fresh loads tried when writes keep invalidating the key being loaded,
 /// before one is served uncached.
@@ -54,6 +61,24 @@ pub type FillHook = Arc<dyn Fn(&Key) -> Pin<Box<dyn Future<Output = ()> + Send>>
 /// when Redis has lost the shared position, which is then put back.
 pub type PositionSource =
     Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Option<Position>> + Send>> + Send + Sync>;
+
+/// What a load read: the response (`None`: no such resource) and the
+/// families its content adds to those its key names, such as the articles
+/// a list page shows (they fence the local copy only).
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub entry: Option<Entry>,
+    pub families: Vec<Family>,
+}
+
+impl From<Option<Entry>> for Loaded {
+    fn from(entry: Option<Entry>) -> Self {
+        Self {
+            entry,
+            families: Vec::new(),
+        }
+    }
+}
 
 /// Where a read's answer came from: metrics and the request log name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,12 +128,19 @@ pub struct Cache {
     l1: L1,
     l2: Option<Arc<L2>>,
     generations: Arc<Generations>,
+    flights: Flights,
     /// False while Redis is configured but the invalidation channel is down.
     subscribed: Arc<AtomicBool>,
+    /// True from a load that found the database unavailable until a probe
+    /// finds it back: stale entries then serve without waiting for it.
+    database_down: AtomicBool,
     purger: Option<Purger>,
     ttl: Duration,
     stale_if_error: Duration,
     degraded_ttl: Duration,
+    /// How long a load may wait for the store before the database counts
+    /// as unavailable (a paused server answers nothing and refuses nothing).
+    load_timeout: Duration,
     loads: AtomicU64,
     fill_hook: RwLock<Option<FillHook>>,
     /// The highest commit position heard of; see `positions`.
@@ -119,7 +151,11 @@ pub struct Cache {
 impl Cache {
     /// Builds the tiers. With Redis configured, also starts the
     /// invalidation subscriber (needs a Tokio runtime).
-    pub fn new(settings: &CacheSettings, redis: &RedisSettings) -> Result<Self, CacheError> {
+    pub fn new(
+        settings: &CacheSettings,
+        redis: &RedisSettings,
+        load_timeout: Duration,
+    ) -> Result<Self, CacheError> {
         let ttl = Duration::from_secs(settings.ttl_secs);
         let stale_if_error = Duration::from_secs(settings.stale_if_error_secs);
         let negative_ttl = Duration::from_secs(settings.negative_ttl_secs);
@@ -175,11 +211,14 @@ impl Cache {
             l1: l1::build(settings.l1_max_bytes, ttl + stale_if_error, negative_ttl),
             l2,
             generations,
+            flights: Flights::default(),
             subscribed,
+            database_down: AtomicBool::new(false),
             purger,
             ttl,
             stale_if_error,
             degraded_ttl: Duration::from_millis(settings.degraded_ttl_ms),
+            load_timeout,
             loads: AtomicU64::new(0),
             fill_hook: RwLock::new(None),
             positions,
@@ -189,7 +228,7 @@ impl Cache {
 
     /// The cached response for `key`, loading it with `load` on a miss;
     /// `load` reads at the [`Freshness`] it is given (what the fill must
-    /// see: every write this instance or Redis knows of for the key).
+    /// see: every write this instance or Redis knows of).
     ///
     /// A hit is decided here, before anything else is set up; the miss
     /// path's much larger state lives behind one allocation, so a hit's
@@ -197,13 +236,12 @@ impl Cache {
     pub async fn get_or_load<F, Fut>(&self, key: &Key, load: F) -> Result<Arc<Cached>, StoreError>
     where
         F: Fn(Freshness) -> Fut,
-        Fut: Future<Output = Result<Option<Entry>, StoreError>>,
+        Fut: Future<Output = Result<Loaded, StoreError>>,
     {
         let found = self.l1.get(key.name.as_str()).await;
         if let Some(cached) = found
             .as_ref()
-            .filter(|cached| self.generations.is_current(&key.families, &cached.stamp))
-            .filter(|cached| self.is_fresh(cached))
+            .filter(|cached| self.is_current(cached) && self.is_fresh(cached))
         {
             crate::metrics::cache_lookup(Tier::L1, key.route, true);
             telemetry::answered_by(Tier::L1);
@@ -214,7 +252,9 @@ impl Cache {
 
     /// An L1 miss, or an entry that is stale or was loaded before a write:
     /// load it (once, however many ask at the same time), or serve what is
-    /// left if the database is down.
+    /// left if the database is down. The entry found stays in L1 until a
+    /// load replaces it, so every reader that finds it during an outage can
+    /// serve it.
     async fn miss<F, Fut>(
         &self,
         key: &Key,
@@ -223,71 +263,92 @@ impl Cache {
     ) -> Result<Arc<Cached>, StoreError>
     where
         F: Fn(Freshness) -> Fut,
-        Fut: Future<Output = Result<Option<Entry>, StoreError>>,
+        Fut: Future<Output = Result<Loaded, StoreError>>,
     {
-        let mut stale = None;
-        if let Some(cached) = found {
-            // Past its fresh time, or only writes that have not committed
-            // (or failed) since: it still shows the committed state, if the
-            // database is down. (A current stamp is a committed state too.)
-            if self
-                .generations
-                .is_committed_state(&key.families, &cached.stamp)
-            {
-                stale = Some(cached);
-            }
-            self.l1.invalidate(key.name.as_str()).await;
-        }
         crate::metrics::cache_lookup(Tier::L1, key.route, false);
-
-        for _ in 0..LOAD_ATTEMPTS {
-            let loaded_here = AtomicBool::new(false);
-            let result = self
-                .l1
-                .try_get_with(key.name.clone(), async {
-                    loaded_here.store(true, Ordering::Relaxed);
-                    // Boxed: Redis' and the store's futures are large, and
-                    // moka moves this one.
-                    Box::pin(self.load(key, &load)).await
+        // Past its fresh time, or only writes that have not committed (or
+        // failed) since: it still shows the committed state, if the
+        // database is down. (A current stamp is a committed state too.)
+        let stale = found.filter(|cached| self.is_committed_state(cached));
+        if let Some(cached) = &stale
+            && self.database_down.load(Ordering::Acquire)
+            && self.within_stale_window(cached)
+        {
+            return Ok(self.served_stale(cached.clone()));
+        }
+        for attempt in 1..=LOAD_ATTEMPTS {
+            let (result, loaded_here) = self
+                .flights
+                .run(&key.name, || async {
+                    // Boxed: Redis' and the store's futures are large.
+                    let cached = Box::pin(self.load(key, &load)).await?;
+                    if cached.stamp.is_some() {
+                        self.l1.insert(key.name.clone(), cached.clone()).await;
+                    }
+                    Ok(cached)
                 })
                 .await;
-            if !loaded_here.load(Ordering::Relaxed) {
+            if !loaded_here {
                 crate::metrics::single_flight_wait(key.route);
                 telemetry::answered_by(Tier::L1);
             }
             match result {
-                // Loaded under the current generations: no write since.
-                Ok(cached) if self.generations.is_current(&key.families, &cached.stamp) => {
+                // Stamped: no write landed while it loaded.
+                Ok(cached) if cached.stamp.is_some() || attempt == LOAD_ATTEMPTS => {
                     return Ok(cached);
                 }
                 // A write landed while it loaded: it may hold the old state.
-                Ok(_) => self.l1.invalidate(key.name.as_str()).await,
+                Ok(_) => {}
                 Err(err) => return self.serve_stale(stale, err),
             }
         }
-        Box::pin(self.load(key, &load))
-            .await
-            .or_else(|err| self.serve_stale(stale, Arc::new(err)))
+        unreachable!("the last attempt returns")
     }
 
     /// On a database outage, an entry past its fresh time may still serve
-    /// within the stale-if-error window.
+    /// within the stale-if-error window; the outage is noted, so the next
+    /// readers do not wait for the database.
     fn serve_stale(
         &self,
         stale: Option<Arc<Cached>>,
         err: Arc<StoreError>,
     ) -> Result<Arc<Cached>, StoreError> {
+        if matches!(*err, StoreError::Unavailable(_)) {
+            self.database_down.store(true, Ordering::Release);
+        }
         match stale {
             Some(cached)
                 if matches!(*err, StoreError::Unavailable(_))
-                    && cached.loaded_at.elapsed() < self.ttl + self.stale_if_error =>
+                    && self.within_stale_window(&cached) =>
             {
-                crate::metrics::stale_served();
-                telemetry::answered_by(Tier::Stale);
-                Ok(cached)
+                Ok(self.served_stale(cached))
             }
             _ => Err(StoreError::unshare(err)),
         }
+    }
+
+    fn served_stale(&self, cached: Arc<Cached>) -> Arc<Cached> {
+        crate::metrics::stale_served();
+        telemetry::answered_by(Tier::Stale);
+        cached
+    }
+
+    fn within_stale_window(&self, cached: &Cached) -> bool {
+        cached.loaded_at.elapsed() < self.ttl + self.stale_if_error
+    }
+
+    fn is_current(&self, cached: &Cached) -> bool {
+        cached
+            .stamp
+            .as_ref()
+            .is_some_and(|stamp| self.generations.is_current(stamp))
+    }
+
+    fn is_committed_state(&self, cached: &Cached) -> bool {
+        cached
+            .stamp
+            .as_ref()
+            .is_some_and(|stamp| self.generations.is_committed_state(stamp))
     }
 
     fn is_fresh(&self, cached: &Cached) -> bool {
@@ -302,15 +363,27 @@ impl Cache {
         age < limit
     }
 
-    /// L2, then the store; fills L2 on the way back.
-    async fn load<F, Fut>(&self, key: &Key, load: &F) -> Result<Arc<Cached>, StoreError>
+    /// Whether a load found the database unavailable and no probe has
+    /// found it back since.
+    pub fn database_is_down(&self) -> bool {
+        self.database_down.load(Ordering::Acquire)
+    }
+
+    /// A probe found the database answering again.
+    pub fn database_is_back(&self) {
+        self.database_down.store(false, Ordering::Release);
+    }
+
+    /// L2, then the store; fills L2 on the way back. The entry is stamped
+    /// with every family it depends on, unless one moved since `fence`.
+    async fn load<F, Fut>(&self, key: &Key, load: &F) -> flight::Outcome
     where
         F: Fn(Freshness) -> Fut,
-        Fut: Future<Output = Result<Option<Entry>, StoreError>>,
+        Fut: Future<Output = Result<Loaded, StoreError>>,
     {
         // Taken before anything is read: the fence against racing writes.
-        let stamp = self.generations.stamp(&key.families);
-        // Read after the stamp: see `positions`.
+        let fence = self.generations.fence();
+        // Read after the fence: see `positions`.
         let mut freshness = self.local_freshness();
         let mut stale = None;
         let mut fill = None;
@@ -326,13 +399,9 @@ impl Cache {
                 .as_ref()
                 .is_some_and(|(_, age)| *age < self.ttl);
             crate::metrics::cache_lookup(Tier::L2, key.route, fresh);
-            if let Some((entry, age)) = fetched.value {
+            if let Some((loaded, age)) = fetched.value {
                 let loaded_at = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
-                let cached = Arc::new(Cached {
-                    entry,
-                    stamp: stamp.clone(),
-                    loaded_at,
-                });
+                let cached = self.stamped(key, fence, loaded, loaded_at);
                 if fresh {
                     telemetry::answered_by(Tier::L2);
                     return Ok(cached);
@@ -343,22 +412,76 @@ impl Cache {
         self.loads.fetch_add(1, Ordering::Relaxed);
         crate::metrics::cache_fill(key.route);
         telemetry::answered_by(Tier::Db);
-        let entry = match load(freshness).await {
-            Ok(entry) => entry.map(Entry::compressed),
-            Err(err) => return self.serve_stale(stale, Arc::new(err)),
+        let loaded = tokio::time::timeout(self.load_timeout, load(freshness))
+            .await
+            .unwrap_or_else(|_| {
+                Err(StoreError::Unavailable(
+                    "the database did not answer in time".into(),
+                ))
+            });
+        let loaded = match loaded {
+            Ok(loaded) => Loaded {
+                entry: loaded.entry.map(Entry::compressed),
+                families: loaded.families,
+            },
+            Err(err) => return self.serve_stale(stale, Arc::new(err)).map_err(Arc::new),
         };
+        self.database_is_back();
         let hook = self.fill_hook.read().expect("not poisoned").clone();
         if let Some(hook) = hook {
             hook(key).await;
         }
         if let (Some(l2), Some(generations)) = (self.reachable_l2(), fill) {
-            let _ = l2.store(key, &generations, &entry).await;
+            let _ = l2.store(key, &generations, &loaded).await;
         }
-        Ok(Arc::new(Cached {
-            entry,
-            stamp,
-            loaded_at: Instant::now(),
-        }))
+        Ok(self.stamped(key, fence, loaded, Instant::now()))
+    }
+
+    fn stamped(&self, key: &Key, fence: Fence, loaded: Loaded, loaded_at: Instant) -> Arc<Cached> {
+        let families = key.local.iter().chain(&loaded.families);
+        Arc::new(Cached {
+            stamp: self.generations.stamp(fence, families),
+            entry: loaded.entry,
+            loaded_at,
+        })
+    }
+
+    /// Makes every cached response of these families stale, here and (via
+    /// Redis) everywhere. Never fails: what Redis could not take is recorded
+    /// and repaired by an epoch bump once Redis answers again.
+    ///
+    /// The local generations move before Redis' and again after: a reader
+    /// here that took its fence in between could otherwise fetch from Redis
+    /// an entry filled from the state before the write, under generations
+    /// Redis has not moved yet, and keep it past the write's answer.
+    pub async fn invalidate(&self, families: &[Family], bump: Bump) {
+        self.invalidate_at(families, bump, None).await;
+    }
+
+    /// [`Cache::invalidate`] after a write committed at `position`, which
+    /// is noted before the bump, here and in Redis, and travels with the
+    /// message: a fill that sees the bump waits for the position.
+    pub async fn invalidate_at(
+        &self,
+        families: &[Family],
+        bump: Bump,
+        position: Option<&Position>,
+    ) {
+        if let Some(position) = position {
+            self.positions.note(position);
+        }
+        self.generations.bump(families, bump);
+        crate::metrics::invalidations_sent(families.len());
+        if let Some(l2) = &self.l2 {
+            if self.is_subscribed() {
+                l2.bump(families, bump, position).await;
+                self.generations.bump(families, bump);
+            } else {
+                // Known unreachable: don't wait for a timeout; the epoch bump
+                // on reconnection covers what this write could not announce.
+                l2.mark_dirty();
+            }
+        }
     }
 
     /// What a fill must see without Redis' word: every write heard of here;
@@ -371,9 +494,9 @@ impl Cache {
         Freshness::AtLeast(self.positions.highest())
     }
 
-    /// `freshness` moved on to Redis' position (read with the generations).
-    /// If Redis lost it, it is put back from the primary's; if that cannot
-    /// be had either, the fill reads the primary.
+    /// `freshness` moved on to Redis' position (read after the
+    /// generations). If Redis lost it, it is put back from the primary's;
+    /// if that cannot be had either, the fill reads the primary.
     async fn with_shared_position(
         &self,
         l2: &L2,
@@ -403,13 +526,10 @@ impl Cache {
         }
     }
 
-    /// Notes a commit position heard of outside a write of this instance
-    /// (the primary's at start), here and in Redis.
-    pub async fn note_position(&self, position: &Position) {
+    /// Notes a commit position heard of outside this instance's writes
+    /// (the primary's at start).
+    pub fn note_position(&self, position: &Position) {
         self.positions.note(position);
-        if let Some(l2) = self.reachable_l2() {
-            let _ = l2.merge_position(position).await;
-        }
     }
 
     /// The highest commit position this instance has heard of.
@@ -423,25 +543,11 @@ impl Cache {
         *self.position_source.write().expect("not poisoned") = source;
     }
 
-    /// Makes every cached response of these families stale, here and (via
-    /// Redis) everywhere. Never fails: what Redis could not take is recorded
-    /// and repaired by an epoch bump once Redis answers again. A committed
-    /// write's `position` is noted before its bump, here and in Redis, and
-    /// travels with the message.
-    pub async fn invalidate(&self, families: &[Family], bump: Bump, position: Option<&Position>) {
-        if let Some(position) = position {
-            self.positions.note(position);
-        }
-        self.generations.bump(families, bump);
-        crate::metrics::invalidations_sent(families.len());
-        if let Some(l2) = &self.l2 {
-            if self.is_subscribed() {
-                l2.bump(families, bump, position).await;
-            } else {
-                // Known unreachable: don't wait for a timeout; the epoch bump
-                // on reconnection covers what this write could not announce.
-                l2.mark_dirty();
-            }
+    /// Asks the CDN to purge what a committed write made stale, in the
+    /// background.
+    pub fn purge(&self, families: &[Family]) {
+        if let Some(purger) = &self.purger {
+            purger.purge(families.iter().filter_map(Family::surrogate_key).collect());
         }
     }
 
@@ -451,32 +557,6 @@ impl Cache {
         self.l2
             .as_deref()
             .filter(|l2| self.is_subscribed() && !l2.is_dirty())
-    }
-
-    /// Runs a write between invalidations of the families it touches: one
-    /// before it (it may commit at any moment) and one after, whatever the
-    /// outcome (closing the window in which a reader saw the old row and
-    /// refilled the cache); then asks the CDN to purge.
-    pub async fn around_write<T, E>(
-        &self,
-        families: &[Family],
-        write: impl Future<Output = Result<Committed<T>, E>>,
-    ) -> Result<T, E> {
-        self.invalidate(families, Bump::Pending, None).await;
-        let result = write.await;
-        let position = result.as_ref().ok().and_then(|c| c.position.as_ref());
-        self.after_write(families, Bump::after(result.is_ok()), position)
-            .await;
-        result.map(|committed| committed.value)
-    }
-
-    /// The second half of [`Cache::around_write`], for writes that learn
-    /// of more families as they go (a new id).
-    pub async fn after_write(&self, families: &[Family], bump: Bump, position: Option<&Position>) {
-        self.invalidate(families, bump, position).await;
-        if let Some(purger) = &self.purger {
-            purger.purge(families.iter().map(Family::surrogate_key).collect());
-        }
     }
 
     /// How the shared tier is doing (`None` when no Redis is configured).

@@ -2,6 +2,7 @@
 
 use super::article::ArticleStatus;
 use super::search::SearchTerms;
+use super::viewer::DraftScope;
 
 pub const DEFAULT_PER_PAGE: u32 = 20;
 pub const MAX_PER_PAGE: u32 = 100;
@@ -154,7 +155,7 @@ pub enum ArticleSort {
 }
 
 /// The column an [`ArticleSort`] orders by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum SortKey {
     CreatedAt,
     UpdatedAt,
@@ -211,12 +212,62 @@ impl ArticleSort {
     }
 }
 
-/// Which drafts a reader may list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DraftScope {
-    None,
-    OwnedBy(i64),
+impl SortKey {
+    pub const ALL: [SortKey; 4] = [
+        SortKey::CreatedAt,
+        SortKey::UpdatedAt,
+        SortKey::PublishedAt,
+        SortKey::Title,
+    ];
+}
+
+/// A feed, named as readers name it: every article, an author's (by
+/// canonical username), or a tag's.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Feed {
     All,
+    Author(String),
+    Tag(String),
+}
+
+impl Feed {
+    /// An author's feed; usernames compare case-insensitively, so their
+    /// feed is spelt in lower case.
+    pub fn author(username: &str) -> Self {
+        Feed::Author(username.to_ascii_lowercase())
+    }
+}
+
+/// One order of a feed: its articles in one status, by one sort key
+/// (ascending and descending lists walk the same order).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FeedOrder {
+    pub feed: Feed,
+    pub status: ArticleStatus,
+    pub key: SortKey,
+}
+
+impl FeedOrder {
+    /// The same feed and status, ordered by another key.
+    pub fn with_key(&self, key: SortKey) -> Self {
+        Self {
+            key,
+            ..self.clone()
+        }
+    }
+}
+
+/// How one article write moved things in the feeds, as the store saw it in
+/// the write's transaction: what the cache needs to make stale exactly the
+/// list pages whose bytes changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FeedChanges {
+    /// Orders the article entered, left or moved in: their numbered pages
+    /// shift (and, for entering and leaving, their totals change).
+    pub orders: Vec<FeedOrder>,
+    /// The articles next to each place the article entered or left in an
+    /// order: a page by cursor changes only if it shows one of them.
+    pub neighbours: Vec<(FeedOrder, i64)>,
 }
 
 /// A validated article list request.
@@ -230,6 +281,37 @@ pub struct ArticleFilter {
     pub q: Option<SearchTerms>,
     pub sort: ArticleSort,
     pub drafts: DraftScope,
+}
+
+impl ArticleFilter {
+    /// The narrowest feed that holds every article this list can show.
+    pub fn feed(&self) -> Feed {
+        match (&self.tag, &self.author) {
+            (Some(tag), _) => Feed::Tag(tag.clone()),
+            (None, Some(author)) => Feed::author(author),
+            (None, None) => Feed::All,
+        }
+    }
+
+    /// The order this list walks.
+    pub fn order(&self) -> FeedOrder {
+        FeedOrder {
+            feed: self.feed(),
+            status: self.status,
+            key: self.sort.key(),
+        }
+    }
+
+    /// Whether the list is its feed's order as it stands, unfiltered: no
+    /// search, no author within a tag, no one owner's drafts within a
+    /// wider feed. Only then is a page's neighbourhood in the order exactly
+    /// the page's own items.
+    pub fn walks_whole_order(&self) -> bool {
+        let narrowed_to_owner = self.status == ArticleStatus::Draft
+            && matches!(self.drafts, DraftScope::OwnedBy(_))
+            && self.author.is_none();
+        self.q.is_none() && !(self.tag.is_some() && self.author.is_some()) && !narrowed_to_owner
+    }
 }
 
 #[cfg(test)]

@@ -8,13 +8,15 @@ mod search;
 mod tag;
 pub mod time;
 mod user;
+mod viewer;
 
 pub use article::{Article, ArticleContent, ArticleStatus, Author, slugify, summarize};
 pub use comment::Comment;
 pub use listing::{
-    ArticleFilter, ArticleSort, DraftScope, MAX_PAGE, PageError, PageRequest, PageStart, Paged,
-    SortKey,
+    ArticleFilter, ArticleSort, Feed, FeedChanges, FeedOrder, MAX_PAGE, PageError, PageRequest,
+    PageStart, Paged, SortKey,
 };
 pub use search::{SearchTerms, words};
 pub use tag::{MAX_TAGS, TagCount, normalize_tag, normalize_tags};
 pub use user::{Principal, Role, User};
+pub use viewer::{DraftScope, Viewer};

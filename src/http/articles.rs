@@ -1,7 +1,5 @@
 //! `/articles`: list, read, create, replace, patch and delete.
 
-use std::time::Duration;
-
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -11,7 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use validator::Validate;
 
-use super::conditional::{Caching, ReadRequest, check_if_match, has_if_match, serve, written};
+use super::conditional::{Caching, ReadRequest, precondition, serve, written};
 use super::extract::{AppPath, AppQuery, AuthUser, MaybeUser, Valid};
 use super::problems::{
     BadQuery, Conflict, Forbidden, Invalid, NotFound, PreconditionFailed, Unauthorized,
@@ -19,16 +17,13 @@ use super::problems::{
 };
 use super::rules;
 use crate::app::AppState;
-use crate::cache::Entry;
 use crate::domain::{
-    Article, ArticleContent, ArticleFilter, ArticleSort, ArticleStatus, DraftScope, MAX_PAGE,
-    PageError, PageRequest, SearchTerms, normalize_tag, normalize_tags, slugify, summarize,
+    Article, ArticleContent, ArticleFilter, ArticleSort, ArticleStatus, MAX_PAGE, PageError,
+    PageRequest, SearchTerms, normalize_tag, normalize_tags, slugify, summarize,
 };
 use crate::error::{ApiError, FieldError};
-use crate::reads::ARTICLES_PATH;
-use crate::store::StoreError;
+use crate::reads::{ARTICLES_PATH, article_entry, may_see};
 use crate::views::{ArticleView, ListView};
-use crate::writes::Author;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -169,11 +164,7 @@ impl ArticleListParams {
                     .ok_or_else(|| query_error("tag", "tag", "is not a valid tag"))?,
             ),
         };
-        let drafts = match &caller.0 {
-            None => DraftScope::None,
-            Some(user) if user.role.moderates() => DraftScope::All,
-            Some(user) => DraftScope::OwnedBy(user.id),
-        };
+        let drafts = caller.viewer().draft_scope();
         let filter = ArticleFilter {
             // Usernames compare case-insensitively: one spelling, one cache entry.
             author: self
@@ -332,7 +323,7 @@ pub async fn find_article(
     let entry = cached
         .entry
         .as_ref()
-        .filter(|entry| entry.visible_to(caller.viewer()))
+        .filter(|entry| may_see(caller.viewer(), entry))
         .ok_or_else(not_found)?;
     let caching = if entry.draft_of.is_some() {
         Caching::Private
@@ -360,23 +351,15 @@ pub async fn create_article(
     user: AuthUser,
     Valid(input): Valid<ArticleInput>,
 ) -> Result<Response, ApiError> {
-    if !user.role.can_write() {
-        return Err(ApiError::Forbidden("readers may not write articles".into()));
-    }
     let (content, derived) = input.into_content(None);
-    let author = Author {
-        id: user.id,
-        username: &user.username,
-    };
     let article = app
         .writer
-        .create_article(author, &content, derived)
-        .await
-        .map_err(|err| store_error(err, false))?;
+        .create_article(user.viewer(), &user.username, &content, derived)
+        .await?;
     let location = format!("{ARTICLES_PATH}/{}", article.id);
     Ok(written(
         StatusCode::CREATED,
-        &Entry::article(article),
+        &article_entry(article),
         Some(location),
     ))
 }
@@ -407,12 +390,14 @@ pub async fn replace_article(
     headers: HeaderMap,
     Valid(input): Valid<ArticleInput>,
 ) -> Result<Response, ApiError> {
-    unconditionally_retried(&app, id, &headers, || async {
-        let current = editable_article(&app, &user, id, &headers).await?;
-        let (content, _) = input.clone().into_content(Some(&current.slug));
-        save(&app, current, content).await
-    })
-    .await
+    let precondition = precondition(&headers)?;
+    let article = app
+        .writer
+        .edit_article(id, user.viewer(), &precondition, |current| {
+            input.clone().into_content(Some(&current.slug)).0
+        })
+        .await?;
+    Ok(written(StatusCode::OK, &article_entry(article), None))
 }
 
 /// Change some fields of an article.
@@ -441,12 +426,14 @@ pub async fn update_article(
     headers: HeaderMap,
     Valid(patch): Valid<ArticlePatch>,
 ) -> Result<Response, ApiError> {
-    unconditionally_retried(&app, id, &headers, || async {
-        let current = editable_article(&app, &user, id, &headers).await?;
-        let content = patch.clone().apply(current.clone());
-        save(&app, current, content).await
-    })
-    .await
+    let precondition = precondition(&headers)?;
+    let article = app
+        .writer
+        .edit_article(id, user.viewer(), &precondition, |current| {
+            patch.clone().apply(current.clone())
+        })
+        .await?;
+    Ok(written(StatusCode::OK, &article_entry(article), None))
 }
 
 /// Delete an article with its comments.
@@ -472,121 +459,13 @@ pub async fn delete_article(
     AppPath(id): AppPath<i64>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    unconditionally_retried(&app, id, &headers, || async {
-        let current = editable_article(&app, &user, id, &headers).await?;
-        app.writer.delete_article(&current).await?;
-        Ok(StatusCode::NO_CONTENT)
-    })
-    .await
-}
-
-/// Loads an article for a write and checks the caller may make it:
-/// 404 if they cannot see it, 403 if they may not change it, 412 if
-/// `If-Match` names another version.
-async fn editable_article(
-    app: &AppState,
-    user: &AuthUser,
-    id: i64,
-    headers: &HeaderMap,
-) -> Result<Article, ApiError> {
-    let current = app.store.find_article(id).await?.ok_or_else(not_found)?;
-    let entry = Entry::article(current.clone());
-    if !entry.visible_to(Some(user.viewer())) {
-        return Err(not_found());
-    }
-    if !user.role.can_write() || !user.may_act_on(current.author.id) {
-        return Err(ApiError::Forbidden(
-            "only its author, editors and admins may change an article".into(),
-        ));
-    }
-    check_if_match(headers, &entry.etag, current.version)?;
-    Ok(current)
-}
-
-async fn save(
-    app: &AppState,
-    current: Article,
-    content: ArticleContent,
-) -> Result<Response, WriteError> {
-    let article = app.writer.update_article(&current, &content).await?;
-    Ok(written(StatusCode::OK, &Entry::article(article), None))
-}
-
-/// Reads of a write without `If-Match` made again after another write
-/// moved the article on, before one is answered 409.
-const UNCONDITIONAL_ATTEMPTS: usize = 10;
-
-/// Runs a read-check-write of an article. Without `If-Match` the client set
-/// no precondition, so a concurrent write that lands between its read and
-/// its write is not its conflict: it waits its turn behind this instance's
-/// other writers of the article, and is made again on the newer version if
-/// another instance's write still overtakes it.
-/// With `If-Match`, that race answers 412 (the precondition no longer holds).
-async fn unconditionally_retried<T, F, Fut>(
-    app: &AppState,
-    id: i64,
-    headers: &HeaderMap,
-    write: F,
-) -> Result<T, ApiError>
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = Result<T, WriteError>>,
-{
-    let conditional = has_if_match(headers);
-    // Writers of one article on this instance take turns, so they do not
-    // overtake each other between read and write.
-    let _turn = if conditional {
-        None
-    } else {
-        Some(app.writer.lock_article(id).await)
-    };
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        match write().await {
-            Ok(done) => return Ok(done),
-            Err(WriteError::Store(StoreError::Stale))
-                if !conditional && attempts < UNCONDITIONAL_ATTEMPTS =>
-            {
-                // A random pause, doubling its range, spreads writers that
-                // keep colliding on one article.
-                let most = 1u64 << attempts.min(6);
-                tokio::time::sleep(Duration::from_millis(rand::random_range(0..=most))).await;
-            }
-            Err(WriteError::Store(err)) => return Err(store_error(err, conditional)),
-            Err(WriteError::Api(err)) => return Err(err),
-        }
-    }
-}
-
-/// A write's refusal before it reached the store, or the store's.
-enum WriteError {
-    Api(ApiError),
-    Store(StoreError),
-}
-
-impl From<ApiError> for WriteError {
-    fn from(err: ApiError) -> Self {
-        WriteError::Api(err)
-    }
-}
-
-impl From<StoreError> for WriteError {
-    fn from(err: StoreError) -> Self {
-        WriteError::Store(err)
-    }
+    let precondition = precondition(&headers)?;
+    app.writer
+        .delete_article(id, user.viewer(), &precondition)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 fn not_found() -> ApiError {
     ApiError::NotFound("no such article".into())
-}
-
-/// Maps a failed write: a taken slug is 409; losing a race to a concurrent
-/// write is 412 for a conditional request, else (every retry lost) 409.
-fn store_error(err: StoreError, conditional: bool) -> ApiError {
-    match err {
-        StoreError::Duplicate => ApiError::Conflict("another article has this slug".into()),
-        StoreError::Stale if conditional => ApiError::PreconditionFailed,
-        other => other.into(),
-    }
 }

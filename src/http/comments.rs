@@ -16,7 +16,9 @@ use super::problems::{BadQuery, Forbidden, Invalid, NotFound, Unauthorized};
 use super::rules;
 use crate::app::AppState;
 use crate::cache::Entry;
+use crate::domain::Viewer;
 use crate::error::ApiError;
+use crate::reads::may_see;
 use crate::views::{CommentView, ListView};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -34,16 +36,12 @@ pub struct CommentInput {
 }
 
 /// Whether the article is a draft, if the caller may see it; else 404.
-async fn visible_article(
-    app: &AppState,
-    caller: Option<(i64, bool)>,
-    id: i64,
-) -> Result<bool, ApiError> {
+async fn visible_article(app: &AppState, caller: Viewer, id: i64) -> Result<bool, ApiError> {
     let cached = app.reader.article(id).await?;
     cached
         .entry
         .as_ref()
-        .filter(|entry| entry.visible_to(caller))
+        .filter(|entry| may_see(caller, entry))
         .map(|entry| entry.draft_of.is_some())
         .ok_or_else(|| ApiError::NotFound("no such article".into()))
 }
@@ -101,10 +99,9 @@ pub async fn create_comment(
     AppPath(id): AppPath<i64>,
     Valid(input): Valid<CommentInput>,
 ) -> Result<Response, ApiError> {
-    visible_article(&app, Some(user.viewer()), id).await?;
     let comment = app
         .writer
-        .create_comment(id, user.id, input.body.trim())
+        .create_comment(id, user.viewer(), input.body.trim())
         .await?;
     let location = format!("/api/v1/comments/{}", comment.id);
     let entry = Entry::json(&CommentView::from(comment), None);
@@ -132,7 +129,10 @@ pub async fn find_comment(
     let article_id = entry.of_article.ok_or_else(no_comment)?;
     let draft = visible_article(&app, caller.viewer(), article_id)
         .await
-        .map_err(|_| no_comment())?;
+        .map_err(|err| match err {
+            ApiError::NotFound(_) => no_comment(),
+            other => other,
+        })?;
     Ok(serve(entry, &request, comment_caching(&app, draft)))
 }
 
@@ -153,16 +153,7 @@ pub async fn delete_comment(
     user: AuthUser,
     AppPath(id): AppPath<i64>,
 ) -> Result<StatusCode, ApiError> {
-    let comment = app.store.find_comment(id).await?.ok_or_else(no_comment)?;
-    visible_article(&app, Some(user.viewer()), comment.article_id)
-        .await
-        .map_err(|_| no_comment())?;
-    if !user.may_act_on(comment.author.id) {
-        return Err(ApiError::Forbidden(
-            "only its author, editors and admins may delete a comment".into(),
-        ));
-    }
-    app.writer.delete_comment(&comment).await?;
+    app.writer.delete_comment(id, user.viewer()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

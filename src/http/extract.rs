@@ -15,7 +15,7 @@ use validator::{Validate, ValidationErrors, ValidationErrorsKind};
 use super::serde_errors::field_error;
 use crate::app::AppState;
 use crate::auth::TokenError;
-use crate::domain::Role;
+use crate::domain::{Role, Viewer};
 use crate::error::{ApiError, FieldError};
 
 /// A JSON body that must also pass its `validator` rules.
@@ -183,14 +183,9 @@ pub struct AuthUser {
 }
 
 impl AuthUser {
-    /// `(id, moderates)`, the shape visibility checks take.
-    pub fn viewer(&self) -> (i64, bool) {
-        (self.id, self.role.moderates())
-    }
-
-    /// Whether the caller may change something owned by `owner`.
-    pub fn may_act_on(&self, owner: i64) -> bool {
-        self.id == owner || self.role.moderates()
+    /// Who they are to the visibility and permission rules.
+    pub fn viewer(&self) -> Viewer {
+        Viewer::user(self.id, self.role)
     }
 }
 
@@ -224,8 +219,8 @@ impl FromRequestParts<AppState> for AuthUser {
 pub struct MaybeUser(pub Option<AuthUser>);
 
 impl MaybeUser {
-    pub fn viewer(&self) -> Option<(i64, bool)> {
-        self.0.as_ref().map(AuthUser::viewer)
+    pub fn viewer(&self) -> Viewer {
+        self.0.as_ref().map_or(Viewer::Anonymous, AuthUser::viewer)
     }
 }
 

@@ -1,5 +1,7 @@
 //! Articles: read whole in one statement, written in one transaction that
-//! also keeps their feeds and answers from its own reads.
+//! also keeps their feeds, reports what moved in them, and answers from its
+//! own reads. Each write is one attempt: the write layer decides whether a
+//! contended or overtaken write is made again.
 
 use rand::distr::{Alphanumeric, SampleString};
 use sqlx::any::AnyArguments;
@@ -11,7 +13,7 @@ use super::rows::{ArticleRow, article_columns, tag_list};
 use super::search::reindex_words;
 use super::{Committed, Store, StoreError, inserted_id};
 use crate::domain::time::now;
-use crate::domain::{Article, ArticleContent, ArticleStatus};
+use crate::domain::{Article, ArticleContent, ArticleStatus, FeedChanges};
 
 /// How often a derived slug that collides is retried with a random suffix.
 const SLUG_ATTEMPTS: usize = 4;
@@ -39,7 +41,7 @@ impl Store {
         author_id: i64,
         content: &ArticleContent,
         derived_slug: bool,
-    ) -> Result<Committed<Article>, StoreError> {
+    ) -> Result<Committed<(Article, FeedChanges)>, StoreError> {
         self.ensure_tags(&content.tags).await?;
         let mut slug = content.slug.clone();
         for attempt in 1..=SLUG_ATTEMPTS {
@@ -59,30 +61,27 @@ impl Store {
         author_id: i64,
         content: &ArticleContent,
         slug: &str,
-    ) -> Result<Committed<Article>, StoreError> {
+    ) -> Result<Committed<(Article, FeedChanges)>, StoreError> {
         let now = now().timestamp_millis();
         let published_at = (content.status == ArticleStatus::Published).then_some(now);
-        self.retrying(|| async {
-            let mut conn = self.pool.acquire().await?;
-            let mut tx = self.begin_write_on(&mut conn).await?;
-            let insert = sqlx::query(
-                "INSERT INTO articles (slug, title, summary, body, status, tag_list, author_id, \
-                 created_at, updated_at, published_at, version) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
-            );
-            let result = bind_content(insert, slug, content)
-                .bind(author_id)
-                .bind(now)
-                .bind(now)
-                .bind(published_at)
-                .execute(&mut *tx)
-                .await?;
-            let id = inserted_id(&mut tx, &result).await?;
-            let article = self.index_article(&mut tx, id, &content.tags).await?;
-            tx.commit().await?;
-            self.committed(&mut conn, article).await
-        })
-        .await
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = self.begin_write_on(&mut conn).await?;
+        let insert = sqlx::query(
+            "INSERT INTO articles (slug, title, summary, body, status, tag_list, author_id, \
+             created_at, updated_at, published_at, version) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+        );
+        let result = bind_content(insert, slug, content)
+            .bind(author_id)
+            .bind(now)
+            .bind(now)
+            .bind(published_at)
+            .execute(&mut *tx)
+            .await?;
+        let id = inserted_id(&mut tx, &result).await?;
+        let written = self.index_article(&mut tx, id, &content.tags).await?;
+        tx.commit().await?;
+        self.committed(&mut conn, written).await
     }
 
     /// Replaces an article's content if it is still at `expected_version`.
@@ -91,60 +90,55 @@ impl Store {
         id: i64,
         expected_version: i64,
         content: &ArticleContent,
-    ) -> Result<Committed<Article>, StoreError> {
+    ) -> Result<Committed<(Article, FeedChanges)>, StoreError> {
         self.ensure_tags(&content.tags).await?;
         let now = now().timestamp_millis();
-        self.retrying(|| async {
-            let mut conn = self.pool.acquire().await?;
-            let mut tx = self.begin_write_on(&mut conn).await?;
-            let update = sqlx::query(
-                "UPDATE articles SET slug = ?, title = ?, summary = ?, body = ?, status = ?, \
-                 tag_list = ?, updated_at = ?, \
-                 published_at = CASE WHEN ? = 'published' THEN COALESCE(published_at, ?) ELSE NULL END, \
-                 version = version + 1 \
-                 WHERE id = ? AND version = ?",
-            );
-            let result = bind_content(update, &content.slug, content)
-                .bind(now)
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = self.begin_write_on(&mut conn).await?;
+        let update = sqlx::query(
+            "UPDATE articles SET slug = ?, title = ?, summary = ?, body = ?, status = ?, \
+             tag_list = ?, updated_at = ?, \
+             published_at = CASE WHEN ? = 'published' THEN COALESCE(published_at, ?) ELSE NULL END, \
+             version = version + 1 \
+             WHERE id = ? AND version = ?",
+        );
+        let result = bind_content(update, &content.slug, content)
+            .bind(now)
             .bind(content.status.as_str())
             .bind(now)
             .bind(id)
             .bind(expected_version)
             .execute(&mut *tx)
             .await?;
-            if result.rows_affected() == 0 {
-                return Err(missing_or_stale(&mut tx, id).await);
-            }
-            let article = self.index_article(&mut tx, id, &content.tags).await?;
-            tx.commit().await?;
-            self.committed(&mut conn, article).await
-        })
-        .await
+        if result.rows_affected() == 0 {
+            return Err(missing_or_stale(&mut tx, id).await);
+        }
+        let written = self.index_article(&mut tx, id, &content.tags).await?;
+        tx.commit().await?;
+        self.committed(&mut conn, written).await
     }
 
-    /// Deletes an article (its comments and feed entries go with it).
+    /// Deletes an article (its comments and feed entries go with it) if it
+    /// is still at `expected_version`.
     pub async fn delete_article(
         &self,
         id: i64,
         expected_version: i64,
-    ) -> Result<Committed<()>, StoreError> {
-        self.retrying(|| async {
-            let mut conn = self.pool.acquire().await?;
-            let mut tx = self.begin_write_on(&mut conn).await?;
-            let result = sqlx::query("DELETE FROM articles WHERE id = ? AND version = ?")
-                .bind(id)
-                .bind(expected_version)
-                .execute(&mut *tx)
-                .await?;
-            if result.rows_affected() == 0 {
-                return Err(missing_or_stale(&mut tx, id).await);
-            }
-            reindex(&mut tx, self.dialect, id, None).await?;
-            reindex_words(&mut tx, id, None).await?;
-            tx.commit().await?;
-            self.committed(&mut conn, ()).await
-        })
-        .await
+    ) -> Result<Committed<FeedChanges>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = self.begin_write_on(&mut conn).await?;
+        let result = sqlx::query("DELETE FROM articles WHERE id = ? AND version = ?")
+            .bind(id)
+            .bind(expected_version)
+            .execute(&mut *tx)
+            .await?;
+        if result.rows_affected() == 0 {
+            return Err(missing_or_stale(&mut tx, id).await);
+        }
+        let feeds = reindex(&mut tx, self.dialect, id, None).await?;
+        reindex_words(&mut tx, id, None).await?;
+        tx.commit().await?;
+        self.committed(&mut conn, feeds).await
     }
 
     /// Reads back the article just written (in its transaction) and puts it
@@ -154,7 +148,7 @@ impl Store {
         conn: &mut AnyConnection,
         id: i64,
         tags: &[String],
-    ) -> Result<Article, StoreError> {
+    ) -> Result<(Article, FeedChanges), StoreError> {
         let row: ArticleRow = sqlx::query_as(FIND_ARTICLE)
             .bind(id)
             .fetch_one(&mut *conn)
@@ -163,8 +157,9 @@ impl Store {
         let tags = tag_refs(conn, tags).await?;
         let indexed = Indexed::new(&article, &tags);
         reindex_words(conn, id, Some(&indexed)).await?;
-        reindex(conn, self.dialect, id, Some(indexed)).await?;
-        Ok(article)
+        let now = Some((indexed, article.author.username.as_str()));
+        let feeds = reindex(conn, self.dialect, id, now).await?;
+        Ok((article, feeds))
     }
 
     /// Makes sure these tags exist, before the write that uses them: a tag
@@ -184,18 +179,15 @@ impl Store {
         }
         // In name order, so concurrent inserts lock the index in one order.
         missing.sort_unstable();
-        self.retrying(|| async {
-            let mut insert = QueryBuilder::<Any>::new(format!(
-                "{} INTO tags (name) ",
-                self.dialect.insert_ignore()
-            ));
-            insert.push_values(&missing, |mut row, tag| {
-                row.push_bind((*tag).clone());
-            });
-            insert.build().execute(&self.pool).await?;
-            Ok(())
-        })
-        .await
+        let mut insert = QueryBuilder::<Any>::new(format!(
+            "{} INTO tags (name) ",
+            self.dialect.insert_ignore()
+        ));
+        insert.push_values(&missing, |mut row, tag| {
+            row.push_bind((*tag).clone());
+        });
+        insert.build().execute(&self.pool).await?;
+        Ok(())
     }
 }
 

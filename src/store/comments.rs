@@ -71,27 +71,24 @@ impl Store {
         body: &str,
     ) -> Result<Committed<Comment>, StoreError> {
         let now = now().timestamp_millis();
-        self.retrying(|| async {
-            let mut conn = self.pool.acquire().await?;
-            let mut tx = self.begin_write_on(&mut conn).await?;
-            let result = sqlx::query(
-                "INSERT INTO comments (article_id, author_id, body, created_at) VALUES (?, ?, ?, ?)",
-            )
-            .bind(article_id)
-            .bind(author_id)
-            .bind(body)
-            .bind(now)
-            .execute(&mut *tx)
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = self.begin_write_on(&mut conn).await?;
+        let result = sqlx::query(
+            "INSERT INTO comments (article_id, author_id, body, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(article_id)
+        .bind(author_id)
+        .bind(body)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let id = inserted_id(&mut tx, &result).await?;
+        let row: CommentRow = sqlx::query_as(concat!(select_comments!(), " WHERE c.id = ?"))
+            .bind(id)
+            .fetch_one(&mut *tx)
             .await?;
-            let id = inserted_id(&mut tx, &result).await?;
-            let row: CommentRow = sqlx::query_as(concat!(select_comments!(), " WHERE c.id = ?"))
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            self.committed(&mut conn, row.into()).await
-        })
-        .await
+        tx.commit().await?;
+        self.committed(&mut conn, row.into()).await
     }
 
     pub async fn delete_comment(&self, id: i64) -> Result<Committed<()>, StoreError> {

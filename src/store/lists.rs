@@ -5,7 +5,7 @@
 
 use sqlx::{Any, AnyConnection, QueryBuilder, Row};
 
-use super::feeds::{Feed, FeedKind};
+use super::feeds::{Feed, FeedKind, SortValue, push_value};
 use super::rows::{ArticleRow, article_columns};
 use super::{Store, StoreError};
 use crate::domain::{
@@ -31,12 +31,6 @@ struct Selection {
     feed: Feed,
     status: ArticleStatus,
     author: Option<i64>,
-}
-
-/// A sort key's value, for seeking past a cursor.
-enum SortValue {
-    Number(i64),
-    Text(String),
 }
 
 /// How a list query names the sort columns it orders by.
@@ -467,11 +461,7 @@ async fn cursor_value(
         return Err(StoreError::UnknownCursor);
     };
     let visible = status == filter.status.as_str()
-        && match (filter.status, filter.drafts) {
-            (ArticleStatus::Published, _) | (_, DraftScope::All) => true,
-            (ArticleStatus::Draft, DraftScope::OwnedBy(user)) => user == author,
-            (ArticleStatus::Draft, DraftScope::None) => false,
-        };
+        && (filter.status == ArticleStatus::Published || filter.drafts.covers(author));
     if !visible {
         return Err(StoreError::UnknownCursor);
     }
@@ -499,18 +489,10 @@ fn push_seek(
     } else {
         (" >= ", " > ")
     };
-    let bind = |query: &mut QueryBuilder<Any>| match value {
-        SortValue::Number(n) => {
-            query.push_bind(*n);
-        }
-        SortValue::Text(t) => {
-            query.push_bind(t.clone());
-        }
-    };
     query.push(" AND ").push(key).push(within);
-    bind(query);
+    push_value(query, value);
     query.push(" AND (").push(key).push(beyond);
-    bind(query);
+    push_value(query, value);
     query
         .push(" OR ")
         .push(columns.id)

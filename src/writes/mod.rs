@@ -1,20 +1,34 @@
-//! The write side: each write names the cache families it makes stale, as
-//! typed values, and runs between their invalidations (see
-//! [`Cache::around_write`]): once before it may commit, once after, which
-//! carries the commit position the store reports.
+//! The write side. Each write is one call from its handler that does the
+//! whole of it: reads what it changes, checks who may make it and the
+//! client's precondition, applies it in one transaction, and makes stale
+//! exactly the cached responses it changed, as typed families (see
+//! `stale`), once before it may commit and once after, whatever the outcome;
+//! the CDN is asked to purge only what a committed write changed. A write
+//! that loses a race it did not choose is made again under one policy
+//! (`retry`). Every write answers one error type, [`WriteError`].
+
+mod articles;
+mod comments;
+mod retry;
+mod stale;
 
 use std::sync::Arc;
 
 use tokio::sync::{Mutex, MutexGuard};
 
+pub use articles::Precondition;
+
 use crate::cache::{Bump, Cache, Family};
-use crate::domain::{Article, ArticleContent, Comment, Role, User};
-use crate::store::{Committed, Store, StoreError};
+use crate::domain::{Role, User};
+use crate::error::ApiError;
+use crate::reads::Reader;
+use crate::store::{Committed, Position, Store, StoreError};
 
 #[derive(Clone)]
 pub struct Writer {
     store: Store,
     cache: Arc<Cache>,
+    reader: Reader,
     /// Article locks, striped by id: see [`Writer::lock_article`].
     article_locks: Arc<[Mutex<()>]>,
 }
@@ -22,17 +36,44 @@ pub struct Writer {
 /// Stripes of article locks: enough that unrelated articles rarely share one.
 const ARTICLE_LOCK_STRIPES: usize = 256;
 
-/// Who writes an article: the caller.
-pub struct Author<'a> {
-    pub id: i64,
-    pub username: &'a str,
+/// Why a write was refused or failed; nothing was written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// 404: no such thing, or not one the writer may see.
+    #[error("not found: {0}")]
+    NotFound(&'static str),
+    /// 403: the writer may see it but not change it.
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    /// 412: the client's precondition (`If-Match`) does not hold.
+    #[error("precondition failed")]
+    PreconditionFailed,
+    /// 409: the change clashes with the current state.
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// What the store said (unavailable, contended past every retry...).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<WriteError> for ApiError {
+    fn from(err: WriteError) -> Self {
+        match err {
+            WriteError::NotFound(what) => ApiError::NotFound(what.into()),
+            WriteError::Forbidden(why) => ApiError::Forbidden(why.into()),
+            WriteError::PreconditionFailed => ApiError::PreconditionFailed,
+            WriteError::Conflict(why) => ApiError::Conflict(why.into()),
+            WriteError::Store(err) => err.into(),
+        }
+    }
 }
 
 impl Writer {
-    pub fn new(store: Store, cache: Arc<Cache>) -> Self {
+    pub fn new(store: Store, cache: Arc<Cache>, reader: Reader) -> Self {
         Self {
             store,
             cache,
+            reader,
             article_locks: (0..ARTICLE_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
         }
     }
@@ -42,86 +83,48 @@ impl Writer {
     /// writers racing on a popular article keep invalidating each other's
     /// reads; with it they take turns, and only writes from other instances
     /// can still overtake one.
-    pub async fn lock_article(&self, id: i64) -> MutexGuard<'_, ()> {
+    async fn lock_article(&self, id: i64) -> MutexGuard<'_, ()> {
         let stripe = id.rem_euclid(ARTICLE_LOCK_STRIPES as i64) as usize;
         self.article_locks[stripe].lock().await
     }
 
-    /// A new article; `derived_slug` as in [`Store::create_article`].
-    pub async fn create_article(
-        &self,
-        author: Author<'_>,
-        content: &ArticleContent,
-        derived_slug: bool,
-    ) -> Result<Article, StoreError> {
-        let mut families = article_families(None, author.username, &content.tags);
-        self.cache.invalidate(&families, Bump::Pending, None).await;
-        let created = self
-            .store
-            .create_article(author.id, content, derived_slug)
+    /// After a write committed at `position`: what it changed is stale
+    /// everywhere (and fills wait for the position), and the CDN is asked
+    /// to purge it.
+    async fn committed(&self, families: &[Family], position: Option<&Position>) {
+        self.cache
+            .invalidate_at(families, Bump::Committed, position)
             .await;
-        // "No such article" may be cached for the new id.
-        if let Ok(article) = &created {
-            families.push(Family::Article(article.value.id));
-        }
-        self.finish(&families, &created).await;
-        created.map(|c| c.value)
+        self.cache.purge(families);
     }
 
-    /// Replaces `current`'s content if it is still at its version.
-    pub async fn update_article(
+    /// After a write failed: what it named before is bumped once more (it
+    /// may have been refilled from the unchanged state meanwhile, which is
+    /// harmless, but a write that did commit and then lost its answer must
+    /// not leave the old state cached). Hands the error back.
+    async fn failed(&self, families: &[Family], err: StoreError) -> WriteError {
+        self.cache.invalidate(families, Bump::Pending).await;
+        err.into()
+    }
+
+    /// Runs a prepared store write between the invalidations of
+    /// `families`: before it may commit, and after, whatever the outcome.
+    async fn around<T>(
         &self,
-        current: &Article,
-        content: &ArticleContent,
-    ) -> Result<Article, StoreError> {
-        let tags = current.tags.iter().chain(&content.tags);
-        let families = article_families(Some(current.id), &current.author.username, tags);
-        self.cache
-            .around_write(
-                &families,
-                self.store
-                    .update_article(current.id, current.version, content),
-            )
-            .await
-    }
-
-    /// Deletes `current` (and its comments) if it is still at its version.
-    pub async fn delete_article(&self, current: &Article) -> Result<(), StoreError> {
-        let mut families =
-            article_families(Some(current.id), &current.author.username, &current.tags);
-        families.push(Family::Comments(current.id));
-        self.cache
-            .around_write(
-                &families,
-                self.store.delete_article(current.id, current.version),
-            )
-            .await
-    }
-
-    pub async fn create_comment(
-        &self,
-        article_id: i64,
-        author_id: i64,
-        body: &str,
-    ) -> Result<Comment, StoreError> {
-        let mut families = vec![Family::Comments(article_id)];
-        self.cache.invalidate(&families, Bump::Pending, None).await;
-        let created = self.store.create_comment(article_id, author_id, body).await;
-        if let Ok(comment) = &created {
-            families.push(Family::Comment(comment.value.id));
+        families: &[Family],
+        write: impl Future<Output = Result<Committed<T>, StoreError>>,
+    ) -> Result<T, StoreError> {
+        self.cache.invalidate(families, Bump::Pending).await;
+        match write.await {
+            Ok(done) => {
+                self.committed(families, done.position.as_ref()).await;
+                Ok(done.value)
+            }
+            Err(err) => {
+                self.cache.invalidate(families, Bump::Pending).await;
+                Err(err)
+            }
         }
-        self.finish(&families, &created).await;
-        created.map(|c| c.value)
-    }
-
-    pub async fn delete_comment(&self, comment: &Comment) -> Result<(), StoreError> {
-        let families = [
-            Family::Comments(comment.article_id),
-            Family::Comment(comment.id),
-        ];
-        self.cache
-            .around_write(&families, self.store.delete_comment(comment.id))
-            .await
     }
 
     /// A new account ("no such user" may be cached for its id).
@@ -136,7 +139,7 @@ impl Writer {
             .create_user(username, password_hash, role)
             .await?;
         self.cache
-            .invalidate(
+            .invalidate_at(
                 &[Family::User(created.value.id)],
                 Bump::Committed,
                 created.position.as_ref(),
@@ -148,8 +151,7 @@ impl Writer {
     /// A new role, which every instance applies to the user's next
     /// request: authorization reads the role from the user's cached record.
     pub async fn set_role(&self, id: i64, role: Role) -> Result<User, StoreError> {
-        self.cache
-            .around_write(&[Family::User(id)], self.store.set_role(id, role))
+        self.around(&[Family::User(id)], self.store.set_role(id, role))
             .await
     }
 
@@ -166,62 +168,10 @@ impl Writer {
         let Some(id) = self.store.find_user_id(username).await? else {
             return self.register_user(username, password_hash, role).await;
         };
-        self.cache
-            .around_write(
-                &[Family::User(id)],
-                self.store.reset_user(id, password_hash, role),
-            )
-            .await
-    }
-
-    /// The invalidation after a write that learnt its families as it went.
-    async fn finish<T>(&self, families: &[Family], written: &Result<Committed<T>, StoreError>) {
-        let position = written.as_ref().ok().and_then(|c| c.position.as_ref());
-        self.cache
-            .after_write(families, Bump::after(written.is_ok()), position)
-            .await;
-    }
-}
-
-/// What an article write makes stale: the article, the lists of every
-/// article, of its author and of every tag it had or has, and the tag list.
-fn article_families<'a>(
-    id: Option<i64>,
-    author: &str,
-    tags: impl IntoIterator<Item = &'a String>,
-) -> Vec<Family> {
-    let mut families = vec![Family::Articles, Family::Tags, Family::author(author)];
-    families.extend(id.map(Family::Article));
-    for tag in tags {
-        let family = Family::Tag(tag.clone());
-        if !families.contains(&family) {
-            families.push(family);
-        }
-    }
-    families
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_article_write_names_every_list_it_was_or_is_in() {
-        let (old, new) = (
-            vec!["rust".to_owned()],
-            vec!["rust".to_owned(), "web".to_owned()],
-        );
-        let families = article_families(Some(7), "Ada", old.iter().chain(&new));
-        assert_eq!(
-            families,
-            [
-                Family::Articles,
-                Family::Tags,
-                Family::Author("ada".into()),
-                Family::Article(7),
-                Family::Tag("rust".into()),
-                Family::Tag("web".into()),
-            ]
-        );
+        self.around(
+            &[Family::User(id)],
+            self.store.reset_user(id, password_hash, role),
+        )
+        .await
     }
 }

@@ -636,7 +636,12 @@ async fn pagination_metadata_and_links_follow_the_pages(app: &TestApp) {
         .await
         .json();
     assert_eq!(cursor_page["pagination"]["page"], Value::Null);
-    assert_eq!(cursor_page["pagination"]["total"], 5);
+    assert_eq!(
+        cursor_page["pagination"]["total"],
+        Value::Null,
+        "a cursor page has no total"
+    );
+    assert_eq!(cursor_page["pagination"]["pages"], Value::Null);
     assert_eq!(cursor_page["links"]["prev"], Value::Null);
 }
 

@@ -42,7 +42,7 @@ async fn a_read_at_a_writes_position_runs_on_the_replica_once_it_has_applied_it(
 
     let reads = store.replica_reads(Some(&position)).await;
     assert_eq!(reads.target(), ReadTarget::Replica);
-    let found = reads.find_article(created.value.id).await.unwrap();
+    let found = reads.find_article(created.value.0.id).await.unwrap();
     assert_eq!(found.map(|a| a.title), Some("Hello".to_owned()));
 }
 
@@ -63,7 +63,7 @@ async fn a_read_that_a_stopped_replica_cannot_serve_goes_to_the_primary_and_the_
     let position = created.position.unwrap();
     let reads = store.replica_reads(Some(&position)).await;
     assert_eq!(reads.target(), ReadTarget::PrimaryFallback);
-    let found = reads.find_article(created.value.id).await.unwrap();
+    let found = reads.find_article(created.value.0.id).await.unwrap();
     assert_eq!(found.map(|a| a.title), Some("Lagged".to_owned()));
     app.replicas_become(ReplicaHealth::Stopped).await;
 
@@ -74,7 +74,7 @@ async fn a_read_that_a_stopped_replica_cannot_serve_goes_to_the_primary_and_the_
     assert_eq!(reads.target(), ReadTarget::Replica);
     assert!(
         reads
-            .find_article(created.value.id)
+            .find_article(created.value.0.id)
             .await
             .unwrap()
             .is_some()

@@ -25,6 +25,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 mod authorization;
+mod live_editing;
 mod outages;
 mod production_redis;
 

@@ -3,6 +3,8 @@
 //! it old, writes fail fast and whole, and readiness says which dependency
 //! is down.
 
+use std::time::{Duration, Instant};
+
 use axum::http::StatusCode;
 use feedgate::domain::Role;
 use serde_json::json;
@@ -124,4 +126,102 @@ async fn readiness_keeps_its_checks_when_the_database_is_down() {
         body["checks"],
         json!([{"name": "database", "status": "down"}, {"name": "redis", "status": "ok"}])
     );
+}
+
+#[tokio::test]
+async fn once_the_database_is_known_down_every_reader_of_a_cached_page_is_answered_at_once() {
+    let proxy = mysql_proxy().await;
+    let app = app_behind_proxy(&proxy, |s| s.database.acquire_timeout_ms = 1000).await;
+    let ada = app.user("ada", Role::Author).await;
+    let id = publish(&app, &ada, "Before", &["rust"]).await;
+    let pages = [
+        article_uri(id),
+        ARTICLES.to_owned(),
+        format!("{ARTICLES}?tag=rust"),
+        format!("{ARTICLES}?sort=title&per_page=5"),
+        format!("{ARTICLES}?author=ada"),
+    ];
+    let mut warm = Vec::new();
+    for page in &pages {
+        warm.push(app.get(page, None).await.body);
+    }
+
+    // A write that fails once it has named what it would change makes
+    // every page stale (though still the committed state).
+    proxy.cut_when_client_sends(b"UPDATE articles");
+    let patch = app
+        .patch(&article_uri(id), json!({"title": "Lost"}), Some(&ada.token))
+        .await;
+    patch.problem(StatusCode::SERVICE_UNAVAILABLE);
+    proxy.restore().await;
+    let stale_before = super::metric(
+        &super::metrics_text(&app).await,
+        "feedgate_cache_stale_served_total",
+        &[],
+    );
+    // Then the database hangs (paused: connections stay open, nothing is
+    // answered or refused). The first read to find it gone waits for it
+    // once, for at most the acquire timeout.
+    proxy.stall();
+    let first = tokio::time::timeout(Duration::from_secs(5), app.get(&pages[1], None))
+        .await
+        .expect("the first read waits for the database at most the acquire timeout");
+    assert_eq!(first.body, warm[1]);
+
+    // From then on every reader of every cached page, however many at once,
+    // is answered from what was cached without waiting for the database.
+    let started = Instant::now();
+    let readers: Vec<_> = (0..40)
+        .map(|n| {
+            app.spawn(
+                crate::support::json_request(
+                    axum::http::Method::GET,
+                    &pages[n % pages.len()],
+                    None,
+                    None,
+                )
+                .map(axum::body::Body::from),
+            )
+        })
+        .collect();
+    for (n, reader) in readers.into_iter().enumerate() {
+        let response = tokio::time::timeout(Duration::from_secs(5), reader)
+            .await
+            .expect("a stale read does not wait for the database")
+            .expect("the reader finishes");
+        assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+        assert_eq!(response.body, warm[n % pages.len()]);
+    }
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(1),
+        "40 stale reads took {took:?}"
+    );
+    let stale_after = super::metric(
+        &super::metrics_text(&app).await,
+        "feedgate_cache_stale_served_total",
+        &[],
+    );
+    assert!(
+        stale_after >= stale_before + 41.0,
+        "every read was a stale copy: {stale_before} then {stale_after}"
+    );
+
+    // Back: the next write is seen at once.
+    proxy.cut();
+    proxy.restore().await;
+    let answered = super::eventually(Duration::from_secs(5), async || {
+        app.patch(
+            &article_uri(id),
+            json!({"title": "After"}),
+            Some(&ada.token),
+        )
+        .await
+        .status
+            == StatusCode::OK
+    })
+    .await;
+    assert!(answered.is_some(), "the database never came back");
+    assert_eq!(title(&app.get(&article_uri(id), None).await), "After");
+    assert_eq!(titles(&app.get(ARTICLES, None).await), ["After"]);
 }

@@ -1,6 +1,7 @@
 //! A TCP proxy that can fail: the app talks to MariaDB through it, and a test
 //! cuts it to simulate the database going away (live connections dropped,
-//! new ones refused) and restores it afterwards.
+//! new ones refused), or stalls it to simulate a database that hangs
+//! (nothing is answered, nothing is refused), and restores it afterwards.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -25,6 +26,8 @@ struct State {
     connections: Vec<JoinHandle<()>>,
     /// Cut everything as soon as a client sends these bytes.
     trigger: Option<Vec<u8>>,
+    /// Forward nothing more, on any connection, old or new.
+    stalled: bool,
 }
 
 impl TcpProxy {
@@ -57,6 +60,12 @@ impl TcpProxy {
     /// Drops every live connection and refuses new ones (the port is closed).
     pub fn cut(&self) {
         self.inner.cut();
+    }
+
+    /// Hangs: connections stay open and new ones are accepted, but nothing
+    /// a client sends from now on reaches the server (a paused database).
+    pub fn stall(&self) {
+        self.inner.state.lock().expect("not poisoned").stalled = true;
     }
 
     /// Cuts as soon as a client sends `pattern` (before forwarding it).
@@ -115,6 +124,7 @@ impl Inner {
     fn cut(&self) {
         let mut state = self.state.lock().expect("not poisoned");
         state.trigger = None;
+        state.stalled = false;
         if let Some(listener) = state.listener.take() {
             listener.abort();
         }
@@ -139,7 +149,13 @@ impl Inner {
                 if n == 0 {
                     return Ok::<_, std::io::Error>(());
                 }
-                let trigger = self.state.lock().expect("not poisoned").trigger.clone();
+                let (trigger, stalled) = {
+                    let state = self.state.lock().expect("not poisoned");
+                    (state.trigger.clone(), state.stalled)
+                };
+                if stalled {
+                    std::future::pending::<()>().await;
+                }
                 if let Some(pattern) = trigger {
                     tail.extend_from_slice(&buffer[..n]);
                     if tail.windows(pattern.len()).any(|w| w == pattern) {
