@@ -42,7 +42,7 @@ impl Reader {
         self.cache
             .get_or_load(key, |freshness| async move {
                 let article = self.store.reads(&freshness).await.find_article(id).await?;
-                let entry = article.map(|a| article_entry(a).with_tags(surrogate_keys(&key, [])));
+                let entry = article.map(|a| article_entry(a).with_tags(surrogate_keys(key, [])));
                 Ok(Loaded::from(entry))
             })
             .await
@@ -96,17 +96,17 @@ impl Reader {
                 for article in &paged.items {
                     shown.push(Family::Article(article.id));
                     if by_neighbours {
-                        shown.push(families::gap(&order, article.id));
+                        shown.push(families::gap(order, article.id));
                     }
                 }
                 if by_neighbours && paged.items.is_empty() {
                     // Past the end: whatever enters the order may land here.
-                    shown.push(families::order(&order));
+                    shown.push(families::order(order));
                 }
                 let last_modified = paged.items.iter().map(|a| a.updated_at).max();
                 let ids = paged.items.iter().map(|a| format!("article-{}", a.id));
-                let tags = surrogate_keys(&key, ids);
-                let list: ListView<ArticleView> = ListView::new(paged, ARTICLES_PATH, &borrowed);
+                let tags = surrogate_keys(key, ids);
+                let list: ListView<ArticleView> = ListView::new(paged, ARTICLES_PATH, borrowed);
                 Ok(Loaded {
                     entry: Some(Entry::json(&list, last_modified).with_tags(tags)),
                     families: shown,
@@ -134,7 +134,7 @@ impl Reader {
                 let last_modified = paged.items.iter().map(|c| c.created_at).max();
                 let path = format!("{ARTICLES_PATH}/{article_id}/comments");
                 let list: ListView<CommentView> = ListView::new(paged, &path, &[]);
-                let entry = Entry::json(&list, last_modified).with_tags(surrogate_keys(&key, []));
+                let entry = Entry::json(&list, last_modified).with_tags(surrogate_keys(key, []));
                 Ok(Loaded::from(Some(entry)))
             })
             .await
@@ -153,7 +153,7 @@ impl Reader {
                 let article = format!("article-{article_id}");
                 let entry = Entry::json(&CommentView::from(comment), Some(created_at))
                     .of_article(article_id)
-                    .with_tags(surrogate_keys(&key, [article]));
+                    .with_tags(surrogate_keys(key, [article]));
                 Ok(Loaded::from(Some(entry)))
             })
             .await
@@ -171,7 +171,7 @@ impl Reader {
                     .list_tags(page.clone())
                     .await?;
                 let list: ListView<TagView> = ListView::new(paged, TAGS_PATH, &[]);
-                let entry = Entry::json(&list, None).with_tags(surrogate_keys(&key, []));
+                let entry = Entry::json(&list, None).with_tags(surrogate_keys(key, []));
                 Ok(Loaded::from(Some(entry)))
             })
             .await
@@ -184,7 +184,7 @@ impl Reader {
             .get_or_load(key, |freshness| async move {
                 let user = self.store.reads(&freshness).await.find_user(id).await?;
                 Ok(Loaded::from(user.map(|user| {
-                    Entry::json(&UserView::from(user), None).with_tags(surrogate_keys(&key, []))
+                    Entry::json(&UserView::from(user), None).with_tags(surrogate_keys(key, []))
                 })))
             })
             .await

@@ -148,6 +148,17 @@ fn reads_by(target: &str) -> f64 {
         .map_or(0.0, |value| value.trim().parse().unwrap_or(0.0))
 }
 
+/// The status of a GET through `router`, from a task of its own.
+async fn status_of(router: &axum::Router, uri: &str) -> StatusCode {
+    let request = axum::http::Request::get(uri)
+        .body(axum::body::Body::empty())
+        .expect("a valid request");
+    tower::ServiceExt::oneshot(router.clone(), request)
+        .await
+        .expect("the router is infallible")
+        .status()
+}
+
 async fn title_of(app: &TestApp, uri: &str) -> String {
     let response = app.get(uri, None).await;
     assert_eq!(
@@ -271,15 +282,7 @@ async fn fills_racing_a_write_on_a_lagging_replica_leave_no_old_version_in_eithe
         tokio::spawn(async move {
             let mut reads = 0;
             while !stop.load(Ordering::Relaxed) {
-                let response = tower::ServiceExt::oneshot(
-                    router.clone(),
-                    axum::http::Request::get(&uri)
-                        .body(axum::body::Body::empty())
-                        .unwrap(),
-                )
-                .await
-                .unwrap();
-                assert_eq!(response.status(), StatusCode::OK);
+                assert_eq!(status_of(&router, &uri).await, StatusCode::OK);
                 reads += 1;
                 tokio::task::yield_now().await;
             }
@@ -338,15 +341,7 @@ async fn a_replica_killed_and_restarted_under_load_costs_no_request_and_rejoins(
             while !stop.load(Ordering::Relaxed) {
                 n += 1;
                 let uri = format!("/api/v1/articles?per_page={}", 1 + (n * 4 + reader) % 100);
-                let response = tower::ServiceExt::oneshot(
-                    router.clone(),
-                    axum::http::Request::get(&uri)
-                        .body(axum::body::Body::empty())
-                        .unwrap(),
-                )
-                .await
-                .unwrap();
-                if response.status() == StatusCode::OK {
+                if status_of(&router, &uri).await == StatusCode::OK {
                     ok += 1;
                 } else {
                     failed += 1;
