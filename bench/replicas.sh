@@ -4,7 +4,7 @@
 # replica at once, after waiting for a write's position, or on the primary
 # because the replica had not applied it in time.
 #
-#   bench/replicas.sh [DURATION_SECS] [ARTICLES] [WRITES_PER_SEC]
+#   bench/replicas.sh [DURATION_SECS] [ARTICLES] [WRITES_PER_SEC] [ROUNDS]
 #
 # One instance without L1 and without Redis, so every read is a miss (one
 # article by id, drawn at random from ARTICLES seeded ones), on the MariaDB
@@ -12,12 +12,14 @@
 # Both servers, the instance, wrk and the writer share this machine's two
 # cores: the figures compare the two set-ups on one machine (what routing
 # and positions cost, how often fills wait), not the capacity a replica on
-# its own host adds.
+# its own host adds. The two set-ups alternate for ROUNDS rounds (default 2),
+# a row each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-10}
 ARTICLES=${2:-20000}
 WRITES=${3:-20}
+ROUNDS=${4:-2}
 PORT=18090
 DB=feedgate_bench_replicas_$RANDOM
 PRIMARY=mysql://root@127.0.0.1:3316
@@ -86,7 +88,7 @@ run() {
             sleep "$(awk -v w="$WRITES" 'BEGIN { print 1 / w }')"
         done
     ) & WRITER_PID=$!
-    wrk -t1 -c16 -d"${DURATION}s" -s bench/random_ids.lua "http://127.0.0.1:$PORT" -- "$WORK/ids" \
+    wrk -t1 -c16 -d"${DURATION}s" --latency -s bench/random_ids.lua "http://127.0.0.1:$PORT" -- "$WORK/ids" \
         >"$WORK/wrk"
     kill "$WRITER_PID"; wait "$WRITER_PID" 2>/dev/null || true; WRITER_PID=""
     curl -s "localhost:$PORT/metrics" >"$WORK/metrics"
@@ -117,5 +119,7 @@ run() {
 echo "== $DURATION s each, wrk 1 thread 16 connections, $WRITES writes/s, every read a miss"
 echo "| reads | misses/s | p50 | p99 | on a replica | on the primary | fills that waited | fell back to the primary | errors |"
 echo "|---|---|---|---|---|---|---|---|---|"
-run "primary only" ""
-run "one replica" "$REPLICA/$DB"
+for _ in $(seq "$ROUNDS"); do
+    run "primary only" ""
+    run "one replica" "$REPLICA/$DB"
+done
