@@ -22,7 +22,12 @@
 //!
 //! Every script touches only the one key it declares, so all of this works
 //! on a cluster; a lookup's reads go out concurrently (one round trip on one
-//! server, one per node on a cluster). The hot path keeps one multiplexed
+//! server, one per node on a cluster). A cluster that does not serve every
+//! slot (`cluster_state:fail`, checked at each heartbeat) answers every
+//! keyed command with an error: the tier is then off, generations are not
+//! bumped (nobody can read them), but invalidation messages still go out,
+//! through whichever node answers, and once the cluster is whole again
+//! every instance moves to a new epoch. The hot path keeps one multiplexed
 //! connection taken from the pool, avoiding the pool's per-checkout
 //! `UNWATCH`+`PING`; on a connection error it is dropped and the next call
 //! checks out a fresh one. Every call has a timeout, so a slow Redis
@@ -35,7 +40,8 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, RedisFuture, Value};
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis::{Cmd, ConnectionAddr, IntoConnectionInfo, RedisFuture, Value};
 
 use super::Loaded;
 use super::entry::Entry;
@@ -175,9 +181,9 @@ pub struct Fetched {
     /// the position of every write whose bump they show. `None` if Redis
     /// has lost it.
     pub position: Option<Position>,
-    /// A current entry (`None` inside it: "not found" was cached) and its
-    /// age.
-    pub value: Option<(Loaded, Duration)>,
+    /// A current entry (`None` inside it: "not found" was cached) and when
+    /// it was stored (epoch milliseconds, by the storing instance's clock).
+    pub value: Option<(Loaded, i64)>,
 }
 
 pub struct L2Settings<'a> {
@@ -209,6 +215,11 @@ pub struct L2 {
     merge_position: OneKeyScript,
     /// An invalidation may have been lost: bump the epoch when Redis is back.
     dirty: AtomicBool,
+    /// On a cluster, the nodes named in the configuration, for messages
+    /// and checks that any node can take (empty otherwise).
+    cluster_nodes: Vec<(String, u16)>,
+    /// False while a cluster does not serve every slot.
+    cluster_whole: AtomicBool,
     /// When Redis last refused a write for lack of memory (epoch ms).
     refused_write_at: AtomicI64,
 }
@@ -242,6 +253,20 @@ impl L2 {
             ),
         };
         let ttl_ms = u64::try_from(settings.ttl.as_millis()).unwrap_or(u64::MAX);
+        let cluster_nodes = match settings.mode {
+            RedisMode::Cluster => settings
+                .urls
+                .iter()
+                .filter_map(
+                    |url| match url.as_str().into_connection_info().ok()?.addr() {
+                        ConnectionAddr::Tcp(host, port)
+                        | ConnectionAddr::TcpTls { host, port, .. } => Some((host.clone(), *port)),
+                        _ => None,
+                    },
+                )
+                .collect(),
+            _ => Vec::new(),
+        };
         Ok(Self {
             pool,
             shared: Mutex::new(None),
@@ -255,6 +280,8 @@ impl L2 {
             bump_generation: OneKeyScript::new(BUMP_GENERATION),
             merge_position: OneKeyScript::new(MERGE_POSITION),
             dirty: AtomicBool::new(false),
+            cluster_nodes,
+            cluster_whole: AtomicBool::new(true),
             refused_write_at: AtomicI64::new(i64::MIN),
         })
     }
@@ -451,15 +478,31 @@ impl L2 {
     /// one makes every instance drop its whole local tier, which costs far
     /// more than a write waiting out a slow reply on a loaded machine.
     ///
+    /// The message goes out even when the generations could not be bumped:
+    /// it is what keeps the other instances' local tiers right, and a node
+    /// that refuses keyed commands may still pass it on. While an
+    /// invalidation is known lost (until the epoch moves), nobody should be
+    /// trusting shared entries, so generations are not bumped at all.
+    ///
     /// A committed write's `position` is recorded in the shared position
     /// first, so whoever reads a generation it bumped reads the position
-    /// after it too.
+    /// after it too; the message carries it as well.
     pub async fn bump(&self, families: &[Family], bump: Bump, position: Option<&Position>) {
         let keys: Vec<String> = families
             .iter()
             .filter(|f| f.is_shared())
             .map(|f| self.generation_key(f))
             .collect();
+        if self.is_dirty() {
+            if self
+                .publish(invalidation_message(families, bump, position))
+                .await
+                .is_err()
+            {
+                self.mark_dirty();
+            }
+            return;
+        }
         let positioned = match position {
             Some(position) => self.record_position(position).await,
             None => Ok(()),
@@ -494,30 +537,93 @@ impl L2 {
                 Ok(())
             })
             .await;
-        let message = invalidation_message(families, bump, position);
-        let published = match bumped {
-            Ok(()) => self.publish(message).await,
-            Err(err) => Err(err),
-        };
-        if published.is_err() {
+        let published = self
+            .publish(invalidation_message(families, bump, position))
+            .await;
+        if bumped.is_err() || published.is_err() {
             self.mark_dirty();
         }
     }
 
+    /// Publishes on the channel; on a cluster, where a message published on
+    /// any node reaches the subscribers of every node, through the next
+    /// configured node if the one chosen does not answer.
     async fn publish(&self, message: String) -> Result<(), L2Error> {
-        self.run_within(
-            "publish",
-            self.invalidation_timeout(),
-            |mut conn| async move {
-                redis::cmd("PUBLISH")
-                    .arg(&self.channel)
-                    .arg(message)
-                    .query_async::<()>(&mut conn)
-                    .await?;
-                Ok(())
-            },
-        )
+        let mut cmd = redis::cmd("PUBLISH");
+        cmd.arg(&self.channel).arg(message);
+        let published = self.run_on("publish", &cmd, None).await;
+        if published.is_ok() {
+            return Ok(());
+        }
+        for node in &self.cluster_nodes {
+            if self.run_on("publish", &cmd, Some(node)).await.is_ok() {
+                return Ok(());
+            }
+        }
+        published.map(drop)
+    }
+
+    /// Runs a command that any node can take, on `node` if given (a
+    /// cluster's), within a heartbeat.
+    async fn run_on(
+        &self,
+        op: &'static str,
+        cmd: &Cmd,
+        node: Option<&(String, u16)>,
+    ) -> Result<Value, L2Error> {
+        self.run_within(op, self.invalidation_timeout(), |conn| async move {
+            Ok(match (conn, node) {
+                (Conn::Cluster(mut conn), Some((host, port))) => {
+                    let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+                        host: host.clone(),
+                        port: *port,
+                    });
+                    conn.route_command(cmd.clone(), routing).await?
+                }
+                (mut conn, _) => cmd.query_async(&mut conn).await?,
+            })
+        })
         .await
+    }
+
+    /// On a cluster, checks that it serves every slot; when that changes,
+    /// says so, and while it does not, the tier is off (its invalidations
+    /// count as lost, so the epoch moves once it is whole again).
+    pub async fn check_cluster(&self) {
+        if self.cluster_nodes.is_empty() {
+            return;
+        }
+        let mut cmd = redis::cmd("CLUSTER");
+        cmd.arg("INFO");
+        let mut whole = false;
+        for node in &self.cluster_nodes {
+            let info = self.run_on("cluster_info", &cmd, Some(node)).await;
+            if let Some(info) = info
+                .ok()
+                .and_then(|v| redis::from_redis_value::<String>(v).ok())
+            {
+                whole = info.contains("cluster_state:ok");
+                break;
+            }
+        }
+        if !whole {
+            self.mark_dirty();
+        }
+        if self.cluster_whole.swap(whole, Ordering::AcqRel) != whole {
+            if whole {
+                tracing::info!("the redis cluster serves every slot again");
+            } else {
+                tracing::warn!(
+                    "the redis cluster does not serve every slot: shared tier off, \
+                     invalidations still announced"
+                );
+            }
+        }
+    }
+
+    /// Whether a cluster serves every slot (always true for one server).
+    pub fn is_whole(&self) -> bool {
+        self.cluster_whole.load(Ordering::Acquire)
     }
 
     fn note_refusal(&self, err: &L2Error) {
@@ -546,7 +652,7 @@ impl L2 {
     /// epoch: no shared entry from before matches any more, and every
     /// instance clears its local tier.
     pub async fn recover(&self) -> Result<(), L2Error> {
-        if !self.is_dirty() {
+        if !self.is_dirty() || !self.is_whole() {
             return Ok(());
         }
         let epoch = self.epoch_key();
@@ -728,9 +834,10 @@ fn encode(generations: &Generations, families: &[Family], payload: &[u8]) -> Vec
     bytes
 }
 
-/// The entry and its age, if it was filled under `current`. Anything
-/// undecodable (another version's format) is a miss, overwritten on fill.
-fn decode(bytes: &[u8], current: &Generations) -> Option<(Loaded, Duration)> {
+/// The entry and when it was stored, if it was filled under `current`.
+/// Anything undecodable (another version's format) is a miss, overwritten
+/// on fill.
+fn decode(bytes: &[u8], current: &Generations) -> Option<(Loaded, i64)> {
     let (layout, rest) = bytes.split_first()?;
     if *layout != LAYOUT {
         return None;
@@ -758,14 +865,12 @@ fn decode(bytes: &[u8], current: &Generations) -> Option<(Loaded, Duration)> {
             .collect::<Result<_, ()>>()
             .ok()?,
     };
-    let age = now_millis().saturating_sub(i64::from_le_bytes(*stored_at));
-    let age = Duration::from_millis(u64::try_from(age).unwrap_or(0));
     let entry = if rest == MISSING {
         None
     } else {
         Some(Entry::decode(rest)?)
     };
-    Some((Loaded { entry, families }, age))
+    Some((Loaded { entry, families }, i64::from_le_bytes(*stored_at)))
 }
 
 fn now_millis() -> i64 {

@@ -20,6 +20,8 @@
 
 mod entry;
 mod flight;
+#[cfg(feature = "test-hooks")]
+pub mod hooks;
 mod key;
 mod l1;
 mod l2;
@@ -52,10 +54,6 @@ use stamp::{Fence, Generations};
 /// Fresh loads tried when writes keep invalidating the key being loaded,
 /// before one is served uncached.
 const LOAD_ATTEMPTS: usize = 3;
-
-/// Runs between a load's database read and its cache fill (tests use it to
-/// force the race between a slow reader and a writer).
-pub type FillHook = Arc<dyn Fn(&Key) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 /// The primary's current commit position (`None` if it cannot be had): asked
 /// when Redis has lost the shared position, which is then put back.
@@ -118,7 +116,8 @@ pub struct L1Usage {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RedisHealth {
     Ok,
-    /// Unreachable, or the invalidation channel is down.
+    /// Unreachable, the invalidation channel is down, or a cluster does
+    /// not serve every slot.
     Down,
     /// Reachable but refusing writes (full); invalidations still hold.
     Full,
@@ -142,10 +141,11 @@ pub struct Cache {
     /// as unavailable (a paused server answers nothing and refuses nothing).
     load_timeout: Duration,
     loads: AtomicU64,
-    fill_hook: RwLock<Option<FillHook>>,
     /// The highest commit position heard of; see `positions`.
     positions: Arc<Positions>,
     position_source: RwLock<Option<PositionSource>>,
+    #[cfg(feature = "test-hooks")]
+    pub hooks: hooks::Hooks,
 }
 
 impl Cache {
@@ -220,9 +220,10 @@ impl Cache {
             degraded_ttl: Duration::from_millis(settings.degraded_ttl_ms),
             load_timeout,
             loads: AtomicU64::new(0),
-            fill_hook: RwLock::new(None),
             positions,
             position_source: RwLock::new(None),
+            #[cfg(feature = "test-hooks")]
+            hooks: hooks::Hooks::default(),
         })
     }
 
@@ -334,7 +335,7 @@ impl Cache {
     }
 
     fn within_stale_window(&self, cached: &Cached) -> bool {
-        cached.loaded_at.elapsed() < self.ttl + self.stale_if_error
+        self.age(cached) < self.ttl + self.stale_if_error
     }
 
     fn is_current(&self, cached: &Cached) -> bool {
@@ -352,7 +353,7 @@ impl Cache {
     }
 
     fn is_fresh(&self, cached: &Cached) -> bool {
-        let age = cached.loaded_at.elapsed();
+        let age = self.age(cached);
         // Without the invalidation channel, other instances' writes go
         // unheard: only very young entries are trusted.
         let limit = if self.is_subscribed() {
@@ -361,6 +362,28 @@ impl Cache {
             self.degraded_ttl
         };
         age < limit
+    }
+
+    /// The cache's clock: what freshness and the stale window are measured
+    /// by (tests move it forward instead of waiting).
+    fn now(&self) -> Instant {
+        #[cfg(feature = "test-hooks")]
+        return Instant::now() + self.hooks.skipped();
+        #[cfg(not(feature = "test-hooks"))]
+        Instant::now()
+    }
+
+    /// Wall-clock time in epoch milliseconds, by the same clock: the
+    /// shared tier's entries are stamped with it.
+    fn wall_millis(&self) -> i64 {
+        let now = crate::domain::time::now().timestamp_millis();
+        #[cfg(feature = "test-hooks")]
+        let now = now + i64::try_from(self.hooks.skipped().as_millis()).unwrap_or(0);
+        now
+    }
+
+    fn age(&self, cached: &Cached) -> Duration {
+        self.now().saturating_duration_since(cached.loaded_at)
     }
 
     /// Whether a load found the database unavailable and no probe has
@@ -394,13 +417,18 @@ impl Cache {
                 .with_shared_position(l2, freshness, fetched.position)
                 .await;
             fill = fetched.generations;
-            let fresh = fetched
-                .value
-                .as_ref()
-                .is_some_and(|(_, age)| *age < self.ttl);
+            let value = fetched.value.map(|(loaded, stored_at)| {
+                let age = self.wall_millis().saturating_sub(stored_at);
+                (
+                    loaded,
+                    Duration::from_millis(u64::try_from(age).unwrap_or(0)),
+                )
+            });
+            let fresh = value.as_ref().is_some_and(|(_, age)| *age < self.ttl);
             crate::metrics::cache_lookup(Tier::L2, key.route, fresh);
-            if let Some((loaded, age)) = fetched.value {
-                let loaded_at = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
+            if let Some((loaded, age)) = value {
+                let now = self.now();
+                let loaded_at = now.checked_sub(age).unwrap_or(now);
                 let cached = self.stamped(key, fence, loaded, loaded_at);
                 if fresh {
                     telemetry::answered_by(Tier::L2);
@@ -427,14 +455,12 @@ impl Cache {
             Err(err) => return self.serve_stale(stale, Arc::new(err)).map_err(Arc::new),
         };
         self.database_is_back();
-        let hook = self.fill_hook.read().expect("not poisoned").clone();
-        if let Some(hook) = hook {
-            hook(key).await;
-        }
+        #[cfg(feature = "test-hooks")]
+        self.hooks.before_fill(key).await;
         if let (Some(l2), Some(generations)) = (self.reachable_l2(), fill) {
             let _ = l2.store(key, &generations, &loaded).await;
         }
-        Ok(self.stamped(key, fence, loaded, Instant::now()))
+        Ok(self.stamped(key, fence, loaded, self.now()))
     }
 
     fn stamped(&self, key: &Key, fence: Fence, loaded: Loaded, loaded_at: Instant) -> Arc<Cached> {
@@ -474,8 +500,16 @@ impl Cache {
         crate::metrics::invalidations_sent(families.len());
         if let Some(l2) = &self.l2 {
             if self.is_subscribed() {
+                #[cfg(feature = "test-hooks")]
+                self.hooks.before_shared_bump(families, bump).await;
                 l2.bump(families, bump, position).await;
                 self.generations.bump(families, bump);
+                if bump == Bump::Committed && l2.is_dirty() {
+                    // Redis is reachable but did not take the bump: move
+                    // everyone to a new epoch before this write answers,
+                    // rather than at the next heartbeat.
+                    let _ = l2.recover().await;
+                }
             } else {
                 // Known unreachable: don't wait for a timeout; the epoch bump
                 // on reconnection covers what this write could not announce.
@@ -562,13 +596,15 @@ impl Cache {
     /// How the shared tier is doing (`None` when no Redis is configured).
     pub async fn redis_health(&self) -> Option<RedisHealth> {
         let l2 = self.l2.as_ref()?;
-        Some(if l2.ping().await.is_err() || !self.is_subscribed() {
-            RedisHealth::Down
-        } else if l2.is_refusing_writes() {
-            RedisHealth::Full
-        } else {
-            RedisHealth::Ok
-        })
+        Some(
+            if l2.ping().await.is_err() || !self.is_subscribed() || !l2.is_whole() {
+                RedisHealth::Down
+            } else if l2.is_refusing_writes() {
+                RedisHealth::Full
+            } else {
+                RedisHealth::Ok
+            },
+        )
     }
 
     /// What L1 holds now.
@@ -582,10 +618,6 @@ impl Cache {
     /// How many times a load reached the store.
     pub fn loads(&self) -> u64 {
         self.loads.load(Ordering::Relaxed)
-    }
-
-    pub fn set_fill_hook(&self, hook: Option<FillHook>) {
-        *self.fill_hook.write().expect("not poisoned") = hook;
     }
 
     /// Whether the invalidation channel is up (always true without Redis).

@@ -121,6 +121,7 @@ impl Subscriber {
                     if !matches!(ping, Ok(Ok(_))) {
                         return Err(timeout_error());
                     }
+                    self.l2.check_cluster().await;
                     let _ = self.l2.recover().await;
                 }
             }

@@ -17,7 +17,8 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use axum::routing::post;
-use feedgate::cache::{FillHook, Key};
+use feedgate::cache::Key;
+use feedgate::cache::hooks::FillHook;
 use feedgate::config::Secret;
 use feedgate::domain::{ArticleContent, ArticleStatus, Role};
 use serde_json::{Value, json};
@@ -184,7 +185,7 @@ fn pause_first_fill(
             })
         })
     };
-    app.state.cache.set_fill_hook(Some(hook));
+    app.state.cache.hooks.set_fill(Some(hook));
     Pause { reached, release }
 }
 
@@ -228,7 +229,7 @@ async fn hundred_cold_reads(app: &TestApp, uri: &str) -> (Vec<TestResponse>, u64
     for reader in readers {
         responses.push(reader.await.expect("the reader finishes"));
     }
-    app.state.cache.set_fill_hook(None);
+    app.state.cache.hooks.set_fill(None);
     (responses, app.state.cache.loads() - before)
 }
 
@@ -588,7 +589,7 @@ async fn a_read_that_raced_a_write_is_never_served_after_the_write(app: &TestApp
         settled,
         "the reload was not cached"
     );
-    app.state.cache.set_fill_hook(None);
+    app.state.cache.hooks.set_fill(None);
 }
 
 /// The same race across instances: A's stale fill lands in the shared tier
@@ -629,7 +630,7 @@ async fn a_stale_fill_from_one_instance_is_never_served_by_another() {
     })
     .await;
     assert!(delay.is_some(), "A kept serving its stale fill for 2 s");
-    a.state.cache.set_fill_hook(None);
+    a.state.cache.hooks.set_fill(None);
 }
 
 /// Without the write, the other instance does use the shared tier (so the
@@ -805,8 +806,7 @@ async fn an_entry_past_its_ttl_shows_a_change_made_behind_the_cache(app: &TestAp
         "precondition: cached"
     );
 
-    // The TTL is in whole seconds.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    app.state.cache.hooks.advance(Duration::from_millis(1200));
     assert_eq!(
         title(&app.get(&uri, None).await),
         "Changed behind the cache",
@@ -1068,8 +1068,7 @@ async fn past_its_ttl_an_entry_is_served_stale_while_the_database_is_down() {
     let warm = app.get(&article_uri(id), None).await;
     assert_eq!(title(&warm), "Stale but fine");
 
-    // The TTL is in whole seconds.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    app.state.cache.hooks.advance(Duration::from_millis(1200));
     proxy.cut();
     let loads = app.state.cache.loads();
     let read = app.get(&article_uri(id), None).await;

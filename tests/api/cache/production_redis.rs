@@ -3,12 +3,19 @@
 //! cached, not what was written, and no state of Redis makes an instance
 //! serve an older version after a write was acknowledged.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use axum::http::StatusCode;
+use axum::body::Body;
+use axum::http::{Method, StatusCode};
+use feedgate::cache::Bump;
+use feedgate::cache::hooks::BumpHook;
 use feedgate::config::{RedisMode, Secret, Settings};
 use feedgate::domain::Role;
 use serde_json::json;
+use sqlx::{Connection, MySqlConnection};
+use tokio::sync::Notify;
 
 use super::{ARTICLES, article_uri, eventually, publish, readiness, subscribed, title};
 use crate::support::{Backend, RedisCluster, RedisSentinel, RedisServer, TestApp, TestUser};
@@ -363,4 +370,155 @@ async fn on_a_redis_cluster_instances_share_entries_and_hear_each_others_writes(
 
     every_read_after_a_write_shows_it(&writer, &reader, &ada, &articles[..4], 2, async || {}).await;
     assert_eq!(readiness(&writer).await["status"], "ready");
+}
+
+/// The writing instance's own reads between its local bump and Redis' bump
+/// of a committed write: one that fetches, from Redis, a copy filled after
+/// the write's first bump but from the row before its commit must not be
+/// kept past the write's answer. (On a Redis Cluster the window is as long
+/// as a bump's round trip to another node, or a script reloaded there.)
+#[tokio::test]
+async fn on_a_cluster_the_writer_never_keeps_a_copy_fetched_between_its_local_and_redis_bumps() {
+    let cluster = RedisCluster::start().await;
+    let (writer, other) = two_instances_in(RedisMode::Cluster, &cluster.urls()).await;
+    let ada = writer.user("ada", Role::Author).await;
+    let id = publish(&writer, &ada, "Old", &[]).await;
+    let uri = article_uri(id);
+
+    // Hold the write between its first bump and its commit: the row is
+    // locked by another transaction.
+    let mut lock = MySqlConnection::connect(writer.db.url()).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut lock).await.unwrap();
+    sqlx::query("SELECT id FROM articles WHERE id = ? FOR UPDATE")
+        .bind(id)
+        .execute(&mut lock)
+        .await
+        .unwrap();
+    let request = crate::support::json_request(
+        Method::PATCH,
+        &uri,
+        Some(json!({"title": "New"})),
+        Some(&ada.token),
+    )
+    .map(Body::from);
+    let reached = Arc::new(Notify::new());
+    let release = Arc::new(Notify::new());
+    let hook: BumpHook = {
+        let (reached, release) = (reached.clone(), release.clone());
+        let armed = Arc::new(AtomicBool::new(true));
+        Arc::new(move |_, bump| {
+            let hold = bump == Bump::Committed && armed.swap(false, Ordering::SeqCst);
+            let (reached, release) = (reached.clone(), release.clone());
+            Box::pin(async move {
+                if hold {
+                    reached.notify_one();
+                    release.notified().await;
+                }
+            })
+        })
+    };
+    writer.state.cache.hooks.set_bump(Some(hook));
+    // The write runs in this task, beside the steps below, so that nothing
+    // else runs between its answer and the read that follows it.
+    let write = tower::ServiceExt::oneshot(writer.router.clone(), request);
+    let steps = async {
+        let waiting = eventually(Duration::from_secs(10), async || {
+            let waits: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+                 WHERE INFO LIKE 'UPDATE articles SET%'",
+            )
+            .fetch_one(&mut lock)
+            .await
+            .unwrap();
+            waits > 0
+        })
+        .await;
+        assert!(waiting.is_some(), "the write never reached its update");
+        // Another instance fills Redis from the row as it was, under the
+        // generations of the write's first bump.
+        assert_eq!(title(&other.get(&uri, None).await), "Old");
+        // The write commits, and is held again between its local and its
+        // Redis bump; the writer's own read then may still see the old
+        // copy...
+        sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
+        reached.notified().await;
+        let early = writer.get(&uri, None).await;
+        assert_eq!(early.status, StatusCode::OK);
+        release.notify_one();
+    };
+    let (written, ()) = tokio::join!(write, steps);
+    // ...but never once the write has answered.
+    let after = writer.get(&uri, None).await;
+    assert_eq!(written.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        title(&after),
+        "New",
+        "the writing instance kept a copy from before its own write"
+    );
+    writer.state.cache.hooks.set_bump(None);
+}
+
+/// A master of a cluster without replicas stops: the whole cluster then
+/// refuses every keyed command (`cluster_state:fail`). Writes still answer
+/// promptly, the other instance hears of them within the invalidation
+/// bound, the writer never shows what it replaced, readiness says Redis is
+/// down; once the master is back (with its old data), both instances are
+/// ready and coherent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_cluster_master_down_writes_still_reach_every_instance_at_once() {
+    let mut cluster = RedisCluster::start().await;
+    let (writer, reader) = two_instances_in(RedisMode::Cluster, &cluster.urls()).await;
+    let ada = writer.user("ada", Role::Author).await;
+    let mut articles = Vec::new();
+    for n in 0..4 {
+        articles.push(publish(&writer, &ada, &format!("Article {n}"), &["rust"]).await);
+    }
+    for instance in [&writer, &reader] {
+        for &id in &articles {
+            assert_eq!(
+                instance.get(&article_uri(id), None).await.status,
+                StatusCode::OK
+            );
+        }
+    }
+
+    cluster.stop(2).await;
+    let noticed = eventually(Duration::from_secs(20), async || {
+        readiness(&writer).await["checks"][1]["status"] == "down"
+    })
+    .await;
+    assert!(
+        noticed.is_some(),
+        "readiness never said the cluster was down"
+    );
+    assert_eq!(readiness(&writer).await["status"], "degraded");
+
+    for (n, &id) in articles.iter().enumerate() {
+        let title_now = format!("During the outage {n}");
+        let started = std::time::Instant::now();
+        let patched = writer
+            .patch(
+                &article_uri(id),
+                json!({"title": title_now}),
+                Some(&ada.token),
+            )
+            .await;
+        assert_eq!(patched.status, StatusCode::OK, "{}", patched.text());
+        let took = started.elapsed();
+        assert!(took < Duration::from_millis(800), "a write took {took:?}");
+        assert_eq!(title(&writer.get(&article_uri(id), None).await), title_now);
+        let heard = eventually(Duration::from_secs(2), async || {
+            title(&reader.get(&article_uri(id), None).await) == title_now
+        })
+        .await;
+        assert!(heard.is_some(), "the other instance kept the old {id}");
+    }
+
+    cluster.restart(2).await;
+    let back = eventually(Duration::from_secs(20), async || {
+        readiness(&writer).await["status"] == "ready"
+    })
+    .await;
+    assert!(back.is_some(), "readiness never came back");
+    every_read_after_a_write_shows_it(&writer, &reader, &ada, &articles, 1, async || {}).await;
 }

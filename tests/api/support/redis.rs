@@ -262,6 +262,23 @@ impl RedisCluster {
         &self.nodes
     }
 
+    /// Stops one node (a master: without replicas, the cluster then stops
+    /// serving keys everywhere).
+    pub async fn stop(&mut self, node: usize) {
+        self.nodes[node].stop().await;
+    }
+
+    /// Starts a stopped node again, with its data, and waits until the
+    /// cluster serves every slot.
+    pub async fn restart(&mut self, node: usize) {
+        self.nodes[node].restart().await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.is_ok().await {
+            assert!(Instant::now() < deadline, "the cluster never became ok");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     async fn is_ok(&self) -> bool {
         for node in &self.nodes {
             let Ok(mut conn) = node.client().get_multiplexed_async_connection().await else {
