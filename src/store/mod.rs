@@ -18,6 +18,7 @@ mod error;
 mod feeds;
 mod lists;
 mod position;
+mod reads;
 mod replicas;
 mod rows;
 mod search;
@@ -38,7 +39,8 @@ use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
 pub use error::StoreError;
 pub use lists::PlanStep;
 pub use position::{BadPosition, Position};
-pub use replicas::{Freshness, ReadTarget, Reads, ReplicaHealth, ReplicaStatus};
+pub use reads::{Freshness, Reads};
+pub use replicas::{ReadTarget, ReplicaHealth, ReplicaStatus};
 pub use seed::SeedReport;
 pub use users::{Credentials, RefreshOutcome};
 

@@ -1,5 +1,5 @@
-//! Read replicas: which server a read runs on, and whether each replica is
-//! fit to serve.
+//! Read replicas: which one a read runs on, and whether each is fit to
+//! serve.
 //!
 //! The primary takes every write and every read made through [`Store`]'s own
 //! methods (a write's reads, sign-in, token rotation, authorization). Reads
@@ -100,9 +100,9 @@ pub struct ReplicaStatus {
     pub health: ReplicaHealth,
 }
 
-struct Replica {
-    name: String,
-    store: Store,
+pub(super) struct Replica {
+    pub(super) name: String,
+    pub(super) store: Store,
     health: AtomicU8,
     /// A position this replica is known to have applied: reads that need
     /// no more skip the wait.
@@ -114,7 +114,7 @@ impl Replica {
         ReplicaHealth::ALL[usize::from(self.health.load(Ordering::Acquire))]
     }
 
-    fn set_health(&self, health: ReplicaHealth) {
+    pub(super) fn set_health(&self, health: ReplicaHealth) {
         let index = ReplicaHealth::ALL
             .iter()
             .position(|h| *h == health)
@@ -144,7 +144,7 @@ impl Replica {
 
 /// The replicas of one primary and how reads are routed among them.
 pub(super) struct Replicas {
-    servers: Vec<Replica>,
+    pub(super) servers: Vec<Replica>,
     next: AtomicUsize,
     wait: Duration,
     max_lag: Duration,
@@ -226,7 +226,7 @@ impl Replicas {
 
     /// A replica in rotation that has applied `at_least` (and the floor),
     /// after waiting for it if need be; `None` if there is none.
-    async fn ready_replica(&self, at_least: Option<&Position>) -> Option<usize> {
+    pub(super) async fn ready_replica(&self, at_least: Option<&Position>) -> Option<usize> {
         let index = self.pick()?;
         let replica = &self.servers[index];
         let mut needed = self.floor.lock().expect("not poisoned").clone();
@@ -286,6 +286,13 @@ impl Replicas {
             replica.set_health(health);
         });
         futures_util::future::join_all(checks).await;
+    }
+}
+
+impl Store {
+    /// Each replica and its health at the last check.
+    pub fn replica_statuses(&self) -> Vec<ReplicaStatus> {
+        self.replicas.statuses()
     }
 }
 
@@ -384,181 +391,6 @@ fn server_name(url: &str) -> String {
         .rsplit_once('@')
         .map_or(authority, |(_, host)| host);
     host.to_owned()
-}
-
-/// What a read must see, as its caller knows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Freshness {
-    /// Every write committed up to this position (empty: none in
-    /// particular); a replica that has applied it may serve.
-    AtLeast(Position),
-    /// Every committed write, whichever: only the primary can tell (the
-    /// caller cannot know what was written).
-    Latest,
-}
-
-/// A handle for reads that a replica may serve, on the server chosen for
-/// them when it was made; see [`Store::replica_reads`]. It offers reads
-/// only.
-#[derive(Clone)]
-pub struct Reads {
-    primary: Store,
-    /// The replicas and the one chosen (to take it out if it fails).
-    replica: Option<(Arc<Replicas>, usize)>,
-    target: ReadTarget,
-}
-
-impl Store {
-    /// A handle for reads that may run on a replica: one in rotation that
-    /// has applied `at_least` (waiting up to `database.replica_wait_ms`),
-    /// else the primary. `None` asks for no write in particular (the
-    /// replica must still have applied the schema this instance migrated).
-    pub async fn replica_reads(&self, at_least: Option<&Position>) -> Reads {
-        let replicas = &self.replicas;
-        if replicas.is_empty() {
-            return self.primary_reads();
-        }
-        let Some(index) = replicas.ready_replica(at_least).await else {
-            return Reads {
-                primary: self.clone(),
-                replica: None,
-                target: ReadTarget::PrimaryFallback,
-            };
-        };
-        Reads {
-            primary: self.clone(),
-            replica: Some((replicas.clone(), index)),
-            target: ReadTarget::Replica,
-        }
-    }
-
-    /// A handle for reads that must see what `freshness` says.
-    pub async fn reads(&self, freshness: &Freshness) -> Reads {
-        match freshness {
-            Freshness::AtLeast(position) => self.replica_reads(Some(position)).await,
-            Freshness::Latest if self.replicas.is_empty() => self.primary_reads(),
-            Freshness::Latest => Reads {
-                primary: self.clone(),
-                replica: None,
-                target: ReadTarget::PrimaryFallback,
-            },
-        }
-    }
-
-    /// A handle for reads that must see every committed write: the primary.
-    pub fn primary_reads(&self) -> Reads {
-        Reads {
-            primary: self.clone(),
-            replica: None,
-            target: ReadTarget::Primary,
-        }
-    }
-
-    /// Each replica and its health at the last check.
-    pub fn replica_statuses(&self) -> Vec<ReplicaStatus> {
-        self.replicas.statuses()
-    }
-}
-
-impl Reads {
-    /// Where this handle's reads run (the primary too, after a replica
-    /// failed one).
-    pub fn target(&self) -> ReadTarget {
-        self.target
-    }
-
-    /// Runs `read` on the chosen server; a replica that fails it (rather
-    /// than answering "not found" or the like) is taken out of rotation and
-    /// the read runs on the primary.
-    async fn run<T, F, Fut>(&self, read: F) -> Result<T, StoreError>
-    where
-        F: Fn(Store) -> Fut,
-        Fut: Future<Output = Result<T, StoreError>>,
-    {
-        if let Some((replicas, index)) = &self.replica {
-            let server = &replicas.servers[*index];
-            match read(server.store.clone()).await {
-                Err(err) if err.is_server_fault() => {
-                    tracing::warn!(replica = %server.name, error = %err, "replica read failed");
-                    if matches!(err, StoreError::Unavailable(_)) {
-                        server.set_health(ReplicaHealth::Down);
-                    }
-                    crate::metrics::db_read(ReadTarget::PrimaryFallback);
-                }
-                answer => {
-                    crate::metrics::db_read(ReadTarget::Replica);
-                    return answer;
-                }
-            }
-        } else {
-            crate::metrics::db_read(self.target);
-        }
-        read(self.primary.clone()).await
-    }
-
-    pub async fn find_article(
-        &self,
-        id: i64,
-    ) -> Result<Option<crate::domain::Article>, StoreError> {
-        self.run(|store| async move { store.find_article(id).await })
-            .await
-    }
-
-    pub async fn list_articles(
-        &self,
-        filter: &crate::domain::ArticleFilter,
-        page: crate::domain::PageRequest,
-    ) -> Result<crate::domain::Paged<crate::domain::Article>, StoreError> {
-        self.run(|store| {
-            let page = page.clone();
-            async move { store.list_articles(filter, page).await }
-        })
-        .await
-    }
-
-    pub async fn list_comments(
-        &self,
-        article_id: i64,
-        page: crate::domain::PageRequest,
-    ) -> Result<crate::domain::Paged<crate::domain::Comment>, StoreError> {
-        self.run(|store| {
-            let page = page.clone();
-            async move { store.list_comments(article_id, page).await }
-        })
-        .await
-    }
-
-    pub async fn find_comment(
-        &self,
-        id: i64,
-    ) -> Result<Option<crate::domain::Comment>, StoreError> {
-        self.run(|store| async move { store.find_comment(id).await })
-            .await
-    }
-
-    pub async fn list_tags(
-        &self,
-        page: crate::domain::PageRequest<String>,
-    ) -> Result<crate::domain::Paged<crate::domain::TagCount, String>, StoreError> {
-        self.run(|store| {
-            let page = page.clone();
-            async move { store.list_tags(page).await }
-        })
-        .await
-    }
-
-    pub async fn find_user(&self, id: i64) -> Result<Option<crate::domain::User>, StoreError> {
-        self.run(|store| async move { store.find_user(id).await })
-            .await
-    }
-
-    pub async fn find_principal(
-        &self,
-        id: i64,
-    ) -> Result<Option<crate::domain::Principal>, StoreError> {
-        self.run(|store| async move { store.find_principal(id).await })
-            .await
-    }
 }
 
 #[cfg(test)]
