@@ -74,7 +74,11 @@ async fn run(
     );
 
     let hash = a.auth.passwords.hash("bench password").await?;
-    let user = a.store.create_user("bench", &hash, Role::Author).await?;
+    let user = a
+        .store
+        .create_user("bench", &hash, Role::Author)
+        .await?
+        .value;
     let version = a
         .store
         .find_principal(user.id)

@@ -63,6 +63,7 @@ impl App {
         // A read waits for the database as long as for a connection.
         let load_timeout = Duration::from_millis(settings.database.acquire_timeout_ms);
         let cache = Arc::new(Cache::new(&settings.cache, &settings.redis, load_timeout)?);
+        watch_positions(&store, &cache).await;
         let cache_control = CacheControl::new(&settings.cache.control)?;
         let auth = Auth::new(&settings.auth);
         let reader = Reader::new(store.clone(), cache.clone());
@@ -84,13 +85,31 @@ impl App {
     }
 }
 
+/// With replicas, fills wait for commit positions: this instance starts
+/// from the primary's (nothing older than what it migrated, nor than any
+/// write acknowledged before it started), and the cache asks the primary
+/// again if Redis loses the shared position.
+async fn watch_positions(store: &Store, cache: &Cache) {
+    if store.replica_statuses().is_empty() {
+        return;
+    }
+    if let Ok(Some(position)) = store.primary_position().await {
+        cache.note_position(&position);
+    }
+    let store = store.clone();
+    cache.set_position_source(Some(Arc::new(move || {
+        let store = store.clone();
+        Box::pin(async move { store.primary_position().await.ok().flatten() })
+    })));
+}
+
 fn limiter(settings: &Settings) -> Option<RateLimiter> {
     let limits = &settings.rate_limit;
     limits.enabled.then(|| {
         RateLimiter::new(
             limits,
             settings.trusted_proxies().unwrap_or_default(),
-            settings.redis.url.expose(),
+            &settings.redis,
             &settings.cache.redis_prefix,
             Duration::from_millis(settings.cache.redis_timeout_ms),
         )

@@ -13,7 +13,7 @@ use metrics::{
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::cache::{L1Usage, RouteFamily, Tier};
-use crate::store::PoolStats;
+use crate::store::{PoolStats, ReadTarget};
 
 /// Latency buckets, in seconds: cache hits sit in the first few.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -107,6 +107,25 @@ fn describe() {
         "feedgate_cache_l1_bytes",
         "What the in-process cache holds, as weighed against cache.l1_max_bytes."
     );
+    describe_counter!(
+        "feedgate_db_reads_total",
+        "Reads that a replica may serve, by where they ran: replica, primary (no replicas), \
+         or primary_fallback (no replica in rotation had applied what the read must see in \
+         time, or the replica failed)."
+    );
+    describe_counter!(
+        "feedgate_db_replica_waits_total",
+        "Reads that waited for a replica to apply a commit position, by result \
+         (reached, timed_out, failed)."
+    );
+    describe_gauge!(
+        "feedgate_db_replica_lag_seconds",
+        "Each replica's Seconds_Behind_Master at its last check (absent while unknown)."
+    );
+    describe_gauge!(
+        "feedgate_db_replica_in_rotation",
+        "1 while a replica takes reads, 0 while it is out (down, stopped, or too far behind)."
+    );
     describe_gauge!(
         "feedgate_redis_up",
         "1 while Redis answers and the invalidation channel is subscribed, else 0 \
@@ -182,6 +201,30 @@ pub fn redis_error(op: &'static str) {
 
 pub fn write_retried() {
     counter!("feedgate_db_write_retries_total").increment(1);
+}
+
+pub fn db_read(target: ReadTarget) {
+    static COUNTERS: OnceLock<[Counter; 3]> = OnceLock::new();
+    COUNTERS.get_or_init(|| {
+        handle();
+        ReadTarget::ALL.map(|t| counter!("feedgate_db_reads_total", "target" => t.as_str()))
+    })[target as usize]
+        .increment(1);
+}
+
+pub fn replica_wait(result: &'static str) {
+    counter!("feedgate_db_replica_waits_total", "result" => result).increment(1);
+}
+
+/// A replica's lag at its last check; `None` (unknown) removes the gauge's value.
+pub fn replica_lag(replica: &str, lag: Option<Duration>) {
+    let gauge = gauge!("feedgate_db_replica_lag_seconds", "replica" => replica.to_owned());
+    gauge.set(lag.map_or(f64::NAN, |lag| lag.as_secs_f64()));
+}
+
+pub fn replica_in_rotation(replica: &str, in_rotation: bool) {
+    gauge!("feedgate_db_replica_in_rotation", "replica" => replica.to_owned())
+        .set(u8::from(in_rotation));
 }
 
 pub fn purge_failed() {

@@ -48,6 +48,7 @@ use super::entry::Entry;
 use super::key::{Family, Key};
 use super::stamp::Bump;
 use crate::config::RedisMode;
+use crate::store::Position;
 
 /// Stored for "no such resource" (negative caching).
 const MISSING: &[u8] = b"\0";
@@ -70,6 +71,30 @@ local old = tonumber(redis.call('GET', KEYS[1]) or '0')
 local new = math.max(old + 1, now)
 redis.call('SET', KEYS[1], string.format('%d', new), 'PX', ARGV[1])
 return 1
+";
+
+/// Moves the shared commit position (`domain-server-sequence`, one per
+/// domain) forward to include ARGV[1]: each domain keeps its furthest.
+const MERGE_POSITION: &str = r"
+local furthest = {}
+local function take(text)
+  for domain, server, sequence in string.gmatch(text or '', '(%d+)-(%d+)-(%d+)') do
+    local seen = furthest[domain]
+    if not seen or tonumber(sequence) > tonumber(seen[2]) then
+      furthest[domain] = {server, sequence}
+    end
+  end
+end
+take(redis.call('GET', KEYS[1]))
+take(ARGV[1])
+local parts = {}
+for domain, gtid in pairs(furthest) do
+  table.insert(parts, domain .. '-' .. gtid[1] .. '-' .. gtid[2])
+end
+table.sort(parts)
+local merged = table.concat(parts, ',')
+redis.call('SET', KEYS[1], merged)
+return merged
 ";
 
 /// How long "Redis refused a write" shows in readiness.
@@ -152,12 +177,19 @@ pub struct Generations(Vec<u64>);
 pub struct Fetched {
     /// `None` if Redis could not tell (a fill is then not stored).
     pub generations: Option<Generations>,
+    /// The shared commit position, read after the generations: at least
+    /// the position of every write whose bump they show. `None` if Redis
+    /// has lost it.
+    pub position: Option<Position>,
     /// A current entry (`None` inside it: "not found" was cached) and when
     /// it was stored (epoch milliseconds, by the storing instance's clock).
     pub value: Option<(Loaded, i64)>,
 }
 
 pub struct L2Settings<'a> {
+    /// The client of the first URL: in single mode, the server (with the
+    /// settings' TLS roots).
+    pub first: redis::Client,
     pub urls: Vec<String>,
     pub mode: RedisMode,
     pub sentinel_master: &'a str,
@@ -180,6 +212,7 @@ pub struct L2 {
     generation_ttl_ms: u64,
     read_generation: OneKeyScript,
     bump_generation: OneKeyScript,
+    merge_position: OneKeyScript,
     /// An invalidation may have been lost: bump the epoch when Redis is back.
     dirty: AtomicBool,
     /// On a cluster, the nodes named in the configuration, for messages
@@ -195,9 +228,17 @@ impl L2 {
     pub fn new(settings: L2Settings<'_>) -> Result<Self, deadpool_redis::CreatePoolError> {
         let runtime = Some(deadpool_redis::Runtime::Tokio1);
         let pool = match settings.mode {
-            RedisMode::Single => Pool::Single(
-                deadpool_redis::Config::from_url(settings.urls[0].clone()).create_pool(runtime)?,
-            ),
+            RedisMode::Single => {
+                let info = settings.first.get_connection_info().clone();
+                let manager = deadpool_redis::Manager::new(info)
+                    .map_err(|err| deadpool_redis::CreatePoolError::Config(err.into()))?;
+                Pool::Single(
+                    deadpool_redis::Pool::builder(manager)
+                        .runtime(deadpool_redis::Runtime::Tokio1)
+                        .build()
+                        .map_err(deadpool_redis::CreatePoolError::Build)?,
+                )
+            }
             RedisMode::Cluster => Pool::Cluster(
                 deadpool_redis::cluster::Config::from_urls(settings.urls.clone())
                     .create_pool(runtime)?,
@@ -237,6 +278,7 @@ impl L2 {
             generation_ttl_ms: ttl_ms.saturating_mul(2),
             read_generation: OneKeyScript::new(READ_GENERATION),
             bump_generation: OneKeyScript::new(BUMP_GENERATION),
+            merge_position: OneKeyScript::new(MERGE_POSITION),
             dirty: AtomicBool::new(false),
             cluster_nodes,
             cluster_whole: AtomicBool::new(true),
@@ -319,16 +361,53 @@ impl L2 {
         format!("{}:epoch", self.prefix)
     }
 
+    /// The highest commit position of the writes announced so far. It has
+    /// no TTL: only eviction or a restart loses it (then it is put back
+    /// from the primary's).
+    fn position_key(&self) -> String {
+        format!("{}:position", self.prefix)
+    }
+
+    /// Moves the shared commit position forward to include `position`.
+    pub async fn merge_position(&self, position: &Position) -> Result<(), L2Error> {
+        let key = self.position_key();
+        let text = position.to_string();
+        self.run_within("position", self.invalidation_timeout(), |conn| async move {
+            self.eval_with(conn, &self.merge_position, &key, text.as_str())
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Notes a committed write's position in the shared one. If Redis is
+    /// full (`noeviction`) it is deleted instead (deleting is allowed when
+    /// full): a lost position is taken from the primary again, which is at
+    /// least as far.
+    async fn record_position(&self, position: &Position) -> Result<(), L2Error> {
+        match self.merge_position(position).await {
+            Err(err) if !err.is_connection_error() => {
+                let key = self.position_key();
+                self.run_within("position", self.invalidation_timeout(), |conn| async move {
+                    del(conn, &key).await
+                })
+                .await
+            }
+            merged => merged,
+        }
+    }
+
     /// The entry for `key` if it was filled under the current generations,
     /// and those generations (for a fill).
     pub async fn fetch(&self, key: &Key) -> Result<Fetched, L2Error> {
         let mut generation_keys = vec![self.epoch_key()];
         generation_keys.extend(key.shared.iter().map(|f| self.generation_key(f)));
         let entry_key = self.entry_key(key);
-        let (generations, bytes) = self
+        let position_key = self.position_key();
+        let (generations, position, bytes) = self
             .run("fetch", |conn| async move {
-                let (generations, entry) =
-                    get_all(conn.clone(), &generation_keys, &entry_key).await?;
+                let (generations, position, entry) =
+                    get_all(conn.clone(), &generation_keys, &position_key, &entry_key).await?;
                 let mut values = Vec::with_capacity(generations.len());
                 let mut missing = Vec::new();
                 for (i, value) in generations.into_iter().enumerate() {
@@ -345,14 +424,20 @@ impl L2 {
                 for (i, value) in missing.iter().zip(join_all(created).await) {
                     values[*i] = parse_generation(&value?).unwrap_or(0);
                 }
-                Ok((Generations(values), entry))
+                Ok((Generations(values), position, entry))
             })
             .await?;
+        let position = position.and_then(|bytes| {
+            std::str::from_utf8(&bytes)
+                .ok()
+                .and_then(|text| text.parse::<Position>().ok())
+        });
         let value = bytes
             .as_deref()
             .and_then(|bytes| decode(bytes, &generations));
         Ok(Fetched {
             generations: Some(generations),
+            position,
             value,
         })
     }
@@ -398,7 +483,11 @@ impl L2 {
     /// that refuses keyed commands may still pass it on. While an
     /// invalidation is known lost (until the epoch moves), nobody should be
     /// trusting shared entries, so generations are not bumped at all.
-    pub async fn bump(&self, families: &[Family], bump: Bump) {
+    ///
+    /// A committed write's `position` is recorded in the shared position
+    /// first, so whoever reads a generation it bumped reads the position
+    /// after it too; the message carries it as well.
+    pub async fn bump(&self, families: &[Family], bump: Bump, position: Option<&Position>) {
         let keys: Vec<String> = families
             .iter()
             .filter(|f| f.is_shared())
@@ -406,7 +495,7 @@ impl L2 {
             .collect();
         if self.is_dirty() {
             if self
-                .publish(invalidation_message(families, bump))
+                .publish(invalidation_message(families, bump, position))
                 .await
                 .is_err()
             {
@@ -414,8 +503,15 @@ impl L2 {
             }
             return;
         }
+        let positioned = match position {
+            Some(position) => self.record_position(position).await,
+            None => Ok(()),
+        };
         let bumped = self
             .run_within("bump", self.invalidation_timeout(), |conn| async move {
+                // A bump whose position Redis did not take would let a fill
+                // trust a lagging replica: treat it as a lost invalidation.
+                positioned?;
                 let bumps = keys
                     .iter()
                     .map(|k| self.eval(conn.clone(), &self.bump_generation, k));
@@ -441,7 +537,9 @@ impl L2 {
                 Ok(())
             })
             .await;
-        let published = self.publish(invalidation_message(families, bump)).await;
+        let published = self
+            .publish(invalidation_message(families, bump, position))
+            .await;
         if bumped.is_err() || published.is_err() {
             self.mark_dirty();
         }
@@ -586,16 +684,22 @@ impl L2 {
 
     /// Runs a one-key script by its hash, sending its text if the server
     /// (or the cluster node owning the key) does not know it yet.
-    async fn eval(
+    async fn eval(&self, conn: Conn, script: &OneKeyScript, key: &str) -> Result<Vec<u8>, L2Error> {
+        self.eval_with(conn, script, key, self.generation_ttl_ms)
+            .await
+    }
+
+    /// [`L2::eval`] with another argument than the generations' TTL.
+    async fn eval_with(
         &self,
         mut conn: Conn,
         script: &OneKeyScript,
         key: &str,
+        arg: impl redis::ToRedisArgs + Copy,
     ) -> Result<Vec<u8>, L2Error> {
-        let ttl = self.generation_ttl_ms;
         let run = |command: &str, body: &str| {
             let mut cmd = redis::cmd(command);
-            cmd.arg(body).arg(1).arg(key).arg(ttl);
+            cmd.arg(body).arg(1).arg(key).arg(arg);
             cmd
         };
         let value = match run("EVALSHA", &script.hash)
@@ -633,31 +737,43 @@ impl OneKeyScript {
     }
 }
 
-/// The generation keys' values and the entry's. On one node they travel
-/// as one pipeline (one round trip, one wake of the connection); a cluster
-/// keeps them on different nodes, so each is its own request there.
+/// The values of the generation keys, then of the position key, and the
+/// entry's. On one node they travel as one pipeline, run in that order (one
+/// round trip, one wake of the connection); a cluster keeps them on
+/// different nodes, so each is its own request there, and the position is
+/// read once the generations are in.
 async fn get_all(
     mut conn: Conn,
     generation_keys: &[String],
+    position_key: &str,
     entry_key: &str,
-) -> Result<(Vec<Option<Vec<u8>>>, Option<Vec<u8>>), L2Error> {
+) -> Result<(Vec<Option<Vec<u8>>>, Option<Vec<u8>>, Option<Vec<u8>>), L2Error> {
     if let Conn::Single(_) = conn {
         let mut pipeline = redis::pipe();
         for key in generation_keys
             .iter()
             .map(String::as_str)
-            .chain([entry_key])
+            .chain([position_key, entry_key])
         {
             pipeline.get(key);
         }
         let mut values: Vec<Option<Vec<u8>>> = pipeline.query_async(&mut conn).await?;
         let entry = values.pop().flatten();
-        return Ok((values, entry));
+        let position = values.pop().flatten();
+        return Ok((values, position, entry));
     }
     let reads = generation_keys.iter().map(|k| get(conn.clone(), k));
-    let (generations, entry) = tokio::join!(join_all(reads), get(conn.clone(), entry_key));
-    let generations = generations.into_iter().collect::<Result<_, _>>()?;
-    Ok((generations, entry?))
+    let generations_then_position = async {
+        let generations = join_all(reads)
+            .await
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?;
+        let position = get(conn.clone(), position_key).await?;
+        Ok::<_, L2Error>((generations, position))
+    };
+    let (read, entry) = tokio::join!(generations_then_position, get(conn.clone(), entry_key));
+    let (generations, position) = read?;
+    Ok((generations, position, entry?))
 }
 
 async fn get(mut conn: Conn, key: &str) -> Result<Option<Vec<u8>>, L2Error> {
@@ -676,12 +792,17 @@ fn parse_generation(bytes: &[u8]) -> Option<u64> {
     std::str::from_utf8(bytes).ok()?.parse().ok()
 }
 
-/// `bump` or `commit`, then one family per line; see `sync`.
-fn invalidation_message(families: &[Family], bump: Bump) -> String {
+/// `bump` or `commit`, then a committed write's position as `@position`,
+/// then one family per line; see `sync`.
+fn invalidation_message(families: &[Family], bump: Bump, position: Option<&Position>) -> String {
     let mut message = String::from(match bump {
         Bump::Pending => "bump",
         Bump::Committed => "commit",
     });
+    if let Some(position) = position {
+        message.push_str("\n@");
+        message.push_str(&position.to_string());
+    }
     for family in families {
         message.push('\n');
         message.push_str(&family.to_string());
@@ -787,12 +908,17 @@ mod tests {
     fn messages_name_the_kind_of_bump_and_each_family() {
         let families = [Family::Article(1), Family::Tag("rust".into())];
         assert_eq!(
-            invalidation_message(&families, Bump::Committed),
+            invalidation_message(&families, Bump::Committed, None),
             "commit\na:1\nt:rust"
         );
         assert_eq!(
-            invalidation_message(&families[..1], Bump::Pending),
+            invalidation_message(&families[..1], Bump::Pending, None),
             "bump\na:1"
+        );
+        let position: Position = "0-11-42".parse().unwrap();
+        assert_eq!(
+            invalidation_message(&families[..1], Bump::Committed, Some(&position)),
+            "commit\n@0-11-42\na:1"
         );
     }
 }

@@ -25,13 +25,15 @@ pub mod hooks;
 mod key;
 mod l1;
 mod l2;
+mod positions;
 mod purge;
 mod stamp;
 mod sync;
 
 use std::future::Future;
-use std::sync::Arc;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 pub use entry::{Coding, Entry, entity_tag};
@@ -40,17 +42,23 @@ pub use l1::Cached;
 pub use stamp::Bump;
 
 use crate::config::{CacheSettings, RedisMode, RedisSettings};
-use crate::store::StoreError;
+use crate::store::{Freshness, Position, StoreError};
 use crate::telemetry;
 use flight::Flights;
 use l1::L1;
 use l2::{L2, L2Settings};
+use positions::Positions;
 use purge::Purger;
 use stamp::{Fence, Generations};
 
 /// Fresh loads tried when writes keep invalidating the key being loaded,
 /// before one is served uncached.
 const LOAD_ATTEMPTS: usize = 3;
+
+/// The primary's current commit position (`None` if it cannot be had): asked
+/// when Redis has lost the shared position, which is then put back.
+pub type PositionSource =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Option<Position>> + Send>> + Send + Sync>;
 
 /// What a load read: the response (`None`: no such resource) and the
 /// families its content adds to those its key names, such as the articles
@@ -133,6 +141,9 @@ pub struct Cache {
     /// as unavailable (a paused server answers nothing and refuses nothing).
     load_timeout: Duration,
     loads: AtomicU64,
+    /// The highest commit position heard of; see `positions`.
+    positions: Arc<Positions>,
+    position_source: RwLock<Option<PositionSource>>,
     #[cfg(feature = "test-hooks")]
     pub hooks: hooks::Hooks,
 }
@@ -149,13 +160,19 @@ impl Cache {
         let stale_if_error = Duration::from_secs(settings.stale_if_error_secs);
         let negative_ttl = Duration::from_secs(settings.negative_ttl_secs);
         let generations = Arc::new(Generations::default());
+        let positions = Arc::new(Positions::default());
         let urls = redis.urls();
         let subscribed = Arc::new(AtomicBool::new(urls.is_empty()));
         let l2 = if urls.is_empty() {
             None
         } else {
             let timeout = Duration::from_millis(settings.redis_timeout_ms);
+            let clients = urls
+                .iter()
+                .map(|url| redis.client(url))
+                .collect::<Result<Vec<_>, _>>()?;
             let l2 = Arc::new(L2::new(L2Settings {
+                first: clients[0].clone(),
                 urls: urls.clone(),
                 mode: redis.mode,
                 sentinel_master: &redis.sentinel_master,
@@ -173,15 +190,12 @@ impl Cache {
                         redis::sentinel::SentinelServerType::Master,
                     )?))
                 }
-                RedisMode::Single | RedisMode::Cluster => sync::Nodes::Listed(
-                    urls.iter()
-                        .map(|url| redis::Client::open(url.as_str()))
-                        .collect::<Result<_, _>>()?,
-                ),
+                RedisMode::Single | RedisMode::Cluster => sync::Nodes::Listed(clients),
             };
             let subscriber = sync::Subscriber {
                 nodes,
                 generations: generations.clone(),
+                positions: positions.clone(),
                 l2: l2.clone(),
                 connected: subscribed.clone(),
                 timeout: sync::heartbeat_timeout(timeout),
@@ -206,19 +220,23 @@ impl Cache {
             degraded_ttl: Duration::from_millis(settings.degraded_ttl_ms),
             load_timeout,
             loads: AtomicU64::new(0),
+            positions,
+            position_source: RwLock::new(None),
             #[cfg(feature = "test-hooks")]
             hooks: hooks::Hooks::default(),
         })
     }
 
-    /// The cached response for `key`, loading it with `load` on a miss.
+    /// The cached response for `key`, loading it with `load` on a miss;
+    /// `load` reads at the [`Freshness`] it is given (what the fill must
+    /// see: every write this instance or Redis knows of).
     ///
     /// A hit is decided here, before anything else is set up; the miss
     /// path's much larger state lives behind one allocation, so a hit's
     /// future, and every future that awaits it, stays small.
     pub async fn get_or_load<F, Fut>(&self, key: &Key, load: F) -> Result<Arc<Cached>, StoreError>
     where
-        F: Fn() -> Fut,
+        F: Fn(Freshness) -> Fut,
         Fut: Future<Output = Result<Loaded, StoreError>>,
     {
         let found = self.l1.get(key.name.as_str()).await;
@@ -245,7 +263,7 @@ impl Cache {
         load: F,
     ) -> Result<Arc<Cached>, StoreError>
     where
-        F: Fn() -> Fut,
+        F: Fn(Freshness) -> Fut,
         Fut: Future<Output = Result<Loaded, StoreError>>,
     {
         crate::metrics::cache_lookup(Tier::L1, key.route, false);
@@ -383,16 +401,21 @@ impl Cache {
     /// with every family it depends on, unless one moved since `fence`.
     async fn load<F, Fut>(&self, key: &Key, load: &F) -> flight::Outcome
     where
-        F: Fn() -> Fut,
+        F: Fn(Freshness) -> Fut,
         Fut: Future<Output = Result<Loaded, StoreError>>,
     {
         // Taken before anything is read: the fence against racing writes.
         let fence = self.generations.fence();
+        // Read after the fence: see `positions`.
+        let mut freshness = self.local_freshness();
         let mut stale = None;
         let mut fill = None;
         if let Some(l2) = self.reachable_l2()
             && let Ok(fetched) = l2.fetch(key).await
         {
+            freshness = self
+                .with_shared_position(l2, freshness, fetched.position)
+                .await;
             fill = fetched.generations;
             let value = fetched.value.map(|(loaded, stored_at)| {
                 let age = self.wall_millis().saturating_sub(stored_at);
@@ -417,7 +440,7 @@ impl Cache {
         self.loads.fetch_add(1, Ordering::Relaxed);
         crate::metrics::cache_fill(key.route);
         telemetry::answered_by(Tier::Db);
-        let loaded = tokio::time::timeout(self.load_timeout, load())
+        let loaded = tokio::time::timeout(self.load_timeout, load(freshness))
             .await
             .unwrap_or_else(|_| Err(StoreError::timed_out("the database did not answer in time")));
         let loaded = match loaded {
@@ -452,13 +475,28 @@ impl Cache {
     /// an entry filled from the state before the write, under generations
     /// Redis has not moved yet, and keep it past the write's answer.
     pub async fn invalidate(&self, families: &[Family], bump: Bump) {
+        self.invalidate_at(families, bump, None).await;
+    }
+
+    /// [`Cache::invalidate`] after a write committed at `position`, which
+    /// is noted before the bump, here and in Redis, and travels with the
+    /// message: a fill that sees the bump waits for the position.
+    pub async fn invalidate_at(
+        &self,
+        families: &[Family],
+        bump: Bump,
+        position: Option<&Position>,
+    ) {
+        if let Some(position) = position {
+            self.positions.note(position);
+        }
         self.generations.bump(families, bump);
         crate::metrics::invalidations_sent(families.len());
         if let Some(l2) = &self.l2 {
             if self.is_subscribed() {
                 #[cfg(feature = "test-hooks")]
                 self.hooks.before_shared_bump(families, bump).await;
-                l2.bump(families, bump).await;
+                l2.bump(families, bump, position).await;
                 self.generations.bump(families, bump);
                 if bump == Bump::Committed && l2.is_dirty() {
                     // Redis is reachable but did not take the bump: move
@@ -472,6 +510,65 @@ impl Cache {
                 l2.mark_dirty();
             }
         }
+    }
+
+    /// What a fill must see without Redis' word: every write heard of here;
+    /// or, while Redis is configured but out of reach (other instances'
+    /// writes go unheard), every committed write.
+    fn local_freshness(&self) -> Freshness {
+        if self.l2.is_some() && self.reachable_l2().is_none() {
+            return Freshness::Latest;
+        }
+        Freshness::AtLeast(self.positions.highest())
+    }
+
+    /// `freshness` moved on to Redis' position (read after the
+    /// generations). If Redis lost it, it is put back from the primary's;
+    /// if that cannot be had either, the fill reads the primary.
+    async fn with_shared_position(
+        &self,
+        l2: &L2,
+        freshness: Freshness,
+        shared: Option<Position>,
+    ) -> Freshness {
+        let shared = match shared {
+            Some(position) => position,
+            None => {
+                let source = self.position_source.read().expect("not poisoned").clone();
+                let Some(source) = source else {
+                    return freshness;
+                };
+                let Some(position) = source().await else {
+                    return Freshness::Latest;
+                };
+                let _ = l2.merge_position(&position).await;
+                position
+            }
+        };
+        match freshness {
+            Freshness::AtLeast(mut position) => {
+                position.merge(&shared);
+                Freshness::AtLeast(position)
+            }
+            Freshness::Latest => Freshness::Latest,
+        }
+    }
+
+    /// Notes a commit position heard of outside this instance's writes
+    /// (the primary's at start).
+    pub fn note_position(&self, position: &Position) {
+        self.positions.note(position);
+    }
+
+    /// The highest commit position this instance has heard of.
+    pub fn highest_position(&self) -> Position {
+        self.positions.highest()
+    }
+
+    /// Where to ask for the primary's position when Redis has lost the
+    /// shared one.
+    pub fn set_position_source(&self, source: Option<PositionSource>) {
+        *self.position_source.write().expect("not poisoned") = source;
     }
 
     /// Asks the CDN to purge what a committed write made stale, in the

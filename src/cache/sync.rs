@@ -2,7 +2,9 @@
 //! channel on which writers announce the families they bumped.
 //!
 //! Messages: `bump` (a write may commit) or `commit` (a write committed),
-//! then one family per line; `flush` (everything may be stale).
+//! then, for a committed write, `@` and its commit position, then one
+//! family per line; `flush` (everything may be stale). The position is
+//! noted before the families are bumped (see `positions`).
 //!
 //! Pub/sub delivers at most once, so a subscriber that lost its connection
 //! may have missed messages: on every (re)connect the local epoch is bumped,
@@ -19,6 +21,7 @@ use futures_util::StreamExt;
 
 use super::key::Family;
 use super::l2::L2;
+use super::positions::Positions;
 use super::stamp::{Bump, Generations};
 
 /// How often the subscription is checked with a PING.
@@ -54,6 +57,7 @@ impl Nodes {
 pub struct Subscriber {
     pub nodes: Nodes,
     pub generations: Arc<Generations>,
+    pub positions: Arc<Positions>,
     pub l2: Arc<L2>,
     /// True while subscribed; false means invalidations may be missed.
     pub connected: Arc<AtomicBool>,
@@ -126,7 +130,7 @@ impl Subscriber {
 
     fn apply(&self, payload: &[u8]) {
         let text = String::from_utf8_lossy(payload);
-        let mut lines = text.lines();
+        let mut lines = text.lines().peekable();
         let bump = match lines.next() {
             Some("bump") => Bump::Pending,
             Some("commit") => Bump::Committed,
@@ -140,6 +144,14 @@ impl Subscriber {
                 return;
             }
         };
+        if let Some(position) = lines.peek().and_then(|line| line.strip_prefix('@')) {
+            match position.parse() {
+                Ok(position) => self.positions.note(&position),
+                // A write we cannot fence fills against: forget everything.
+                Err(_) => return self.generations.bump_epoch(),
+            }
+            lines.next();
+        }
         match lines.map(str::parse).collect::<Result<Vec<Family>, ()>>() {
             Ok(families) => {
                 crate::metrics::invalidations_received(families.len());

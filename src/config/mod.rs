@@ -1,6 +1,7 @@
 //! Typed settings: `config/default.toml` (compiled in), an optional overlay file
 //! named by `FEEDGATE_CONFIG`, then environment variables.
 
+mod redis;
 mod secret;
 
 use std::net::SocketAddr;
@@ -20,6 +21,7 @@ const DEFAULTS: &str = include_str!("../../config/default.toml");
 /// Short environment names that tools and deployment scripts rely on.
 const SHORT_NAMES: &[(&str, &str)] = &[
     ("DATABASE_URL", "database.url"),
+    ("DATABASE_REPLICA_URLS", "database.replica_urls"),
     ("REDIS_URL", "redis.url"),
     ("FEEDGATE_LISTEN", "server.listen"),
     ("FEEDGATE_JWT_SECRET", "auth.jwt_secret"),
@@ -106,6 +108,20 @@ pub struct DatabaseSettings {
     pub url: Secret,
     pub max_connections: u32,
     pub acquire_timeout_ms: u64,
+    /// Read replicas of `url`, for cache misses and other reads that may
+    /// be served by a replica that has applied what they must see.
+    #[serde(deserialize_with = "secret::comma_separated")]
+    pub replica_urls: Vec<Secret>,
+    /// How long a read waits for a replica to apply a write it must see
+    /// before it reads the primary instead.
+    pub replica_wait_ms: u64,
+    /// How long a read waits for a replica's connection before it reads
+    /// the primary instead.
+    pub replica_acquire_timeout_ms: u64,
+    /// A replica further behind its primary than this is out of rotation.
+    pub replica_max_lag_secs: u64,
+    /// How often each replica's health is checked.
+    pub replica_check_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -116,6 +132,9 @@ pub struct RedisSettings {
     pub mode: RedisMode,
     /// With Sentinel: the name of the monitored master.
     pub sentinel_master: String,
+    /// A PEM file of the CA that signed Redis' certificate (`rediss://`
+    /// URLs); empty: the system's roots.
+    pub ca_file: String,
 }
 
 impl RedisSettings {
@@ -280,6 +299,8 @@ impl Settings {
             });
         }
         self.check_rate_limits()?;
+        self.check_replicas()?;
+        self.check_redis_tls()?;
         if self.database.max_connections == 0 {
             return Err(ConfigError::Invalid {
                 variable: "FEEDGATE_DATABASE__MAX_CONNECTIONS",
@@ -291,6 +312,54 @@ impl Settings {
 }
 
 impl Settings {
+    fn check_replicas(&self) -> Result<(), ConfigError> {
+        let replicas = &self.database.replica_urls;
+        if replicas
+            .iter()
+            .any(|url| !url.expose().starts_with("mysql:"))
+        {
+            return Err(ConfigError::Invalid {
+                variable: "DATABASE_REPLICA_URLS",
+                problem: "each replica URL must start with mysql://".into(),
+            });
+        }
+        if !replicas.is_empty() && !self.uses_mysql() {
+            return Err(ConfigError::Invalid {
+                variable: "DATABASE_REPLICA_URLS",
+                problem: "replicas need DATABASE_URL to be MySQL/MariaDB".into(),
+            });
+        }
+        if self.database.replica_check_ms == 0 {
+            return Err(ConfigError::Invalid {
+                variable: "FEEDGATE_DATABASE__REPLICA_CHECK_MS",
+                problem: "must be at least 1".into(),
+            });
+        }
+        Ok(())
+    }
+
+    fn check_redis_tls(&self) -> Result<(), ConfigError> {
+        let redis = &self.redis;
+        if redis.ca_file.is_empty() {
+            return Ok(());
+        }
+        let problem = if redis.mode != RedisMode::Single {
+            "works with FEEDGATE_REDIS__MODE=single; for a cluster or sentinels, \
+             name the CA in SSL_CERT_FILE instead"
+                .to_owned()
+        } else if !redis.urls().iter().all(|url| url.starts_with("rediss://")) {
+            "needs a rediss:// REDIS_URL".to_owned()
+        } else if let Err(err) = std::fs::metadata(&redis.ca_file) {
+            format!("cannot read {}: {err}", redis.ca_file)
+        } else {
+            return Ok(());
+        };
+        Err(ConfigError::Invalid {
+            variable: "FEEDGATE_REDIS__CA_FILE",
+            problem,
+        })
+    }
+
     fn check_rate_limits(&self) -> Result<(), ConfigError> {
         let limits = &self.rate_limit;
         let named = [
@@ -406,6 +475,72 @@ mod tests {
             err.starts_with("FEEDGATE_RATE_LIMIT__TRUSTED_PROXIES"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn replica_urls_come_comma_separated_from_the_environment_or_as_a_list() {
+        let with = |layer: &str| {
+            Figment::new()
+                .merge(Toml::string(DEFAULTS))
+                .merge(Toml::string(layer))
+                .extract::<Settings>()
+                .map(|s| {
+                    s.database
+                        .replica_urls
+                        .iter()
+                        .map(|url| url.expose().to_owned())
+                        .collect::<Vec<_>>()
+                })
+                .map_err(|err| err.to_string())
+        };
+        assert_eq!(with("").unwrap(), Vec::<String>::new());
+        assert_eq!(
+            with("[database]\nreplica_urls = \"mysql://a/db, mysql://b/db,\"").unwrap(),
+            ["mysql://a/db", "mysql://b/db"]
+        );
+        assert_eq!(
+            with("[database]\nreplica_urls = [\"mysql://a/db\"]").unwrap(),
+            ["mysql://a/db"]
+        );
+        assert_eq!(
+            with("[database]\nreplica_urls = \"\"").unwrap(),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn replicas_must_be_mysql_and_need_a_mysql_primary() {
+        let mut settings = Settings::defaults();
+        settings.database.replica_urls = vec![Secret::new("mysql://replica/db")];
+        let err = settings.check().unwrap_err().to_string();
+        assert!(err.starts_with("DATABASE_REPLICA_URLS"), "{err}");
+        settings.database.url = Secret::new("mysql://primary/db");
+        settings.auth.jwt_secret = Secret::new("4rWq9vJz0yq1m7d3x8Ns2Lk5pT6bHc0aEe9uRf3gVi");
+        settings.check().unwrap();
+        settings.database.replica_urls = vec![Secret::new("sqlite://x.db")];
+        let err = settings.check().unwrap_err().to_string();
+        assert!(err.starts_with("DATABASE_REPLICA_URLS"), "{err}");
+    }
+
+    #[test]
+    fn a_redis_ca_needs_a_tls_url_in_single_mode_and_a_readable_file() {
+        let mut settings = Settings::defaults();
+        settings.redis.url = Secret::new("redis://127.0.0.1:6379");
+        settings.redis.ca_file = "Cargo.toml".into();
+        let err = settings.check().unwrap_err().to_string();
+        assert!(err.contains("rediss://"), "{err}");
+        settings.redis.url = Secret::new("rediss://127.0.0.1:6390");
+        settings.check().unwrap();
+        settings.redis.ca_file = "/no/such/ca.pem".into();
+        let err = settings.check().unwrap_err().to_string();
+        assert!(
+            err.starts_with("FEEDGATE_REDIS__CA_FILE: cannot read"),
+            "{err}"
+        );
+        settings.redis.ca_file = "Cargo.toml".into();
+        settings.redis.mode = RedisMode::Cluster;
+        let err = settings.check().unwrap_err().to_string();
+        assert!(err.contains("SSL_CERT_FILE"), "{err}");
     }
 
     #[test]

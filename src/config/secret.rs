@@ -31,6 +31,30 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// A list of secrets (URLs) given either as a list or as one
+/// comma-separated string (as environment variables give them).
+pub(super) fn comma_separated<'de, D>(deserializer: D) -> Result<Vec<Secret>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Given {
+        One(String),
+        Many(Vec<String>),
+    }
+    let items = match Given::deserialize(deserializer)? {
+        Given::One(text) => text.split(',').map(str::to_owned).collect(),
+        Given::Many(items) => items,
+    };
+    Ok(items
+        .iter()
+        .map(|item| item.trim())
+        .filter(|item| !item.is_empty())
+        .map(Secret::new)
+        .collect())
+}
+
 /// Placeholder values copied from examples, which must not guard production.
 pub(super) fn is_well_known(secret: &str) -> bool {
     let lowered = secret.to_ascii_lowercase();

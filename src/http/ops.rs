@@ -33,14 +33,20 @@ pub struct Health {
     /// `ok`, `ready`, `degraded` (Redis down) or `unavailable`.
     pub status: &'static str,
     /// Each dependency: `ok` or `down`; Redis also `full` (it refuses
-    /// writes, so shared entries are not refreshed; invalidations still hold).
+    /// writes, so shared entries are not refreshed; invalidations still hold);
+    /// a replica also `unknown` (not checked yet), `stopped` (not
+    /// replicating) or `lagging` (too far behind): only `ok` takes reads.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<Check>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Check {
+    /// `database`, `redis`, or `replica` (one per read replica).
     pub name: &'static str,
+    /// A replica's `host:port`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
     pub status: &'static str,
 }
 
@@ -57,7 +63,9 @@ pub async fn healthz() -> impl IntoResponse {
 
 /// Readiness: 503 while the database does not answer. A Redis outage is
 /// reported (`redis: down`, status `degraded`) but does not fail readiness:
-/// the instance still serves, from its local cache and the database.
+/// the instance still serves, from its local cache and the database. Each
+/// read replica is reported as its last check found it; a replica out of
+/// rotation changes nothing else (its reads go to the primary).
 #[utoipa::path(
     get, path = "/readyz", tag = "ops",
     responses(
@@ -73,6 +81,7 @@ pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Health>) {
     let database_up = matches!(database, Ok(Ok(())));
     let mut checks = vec![Check {
         name: "database",
+        server: None,
         status: if database_up { "ok" } else { "down" },
     }];
     let redis = match redis {
@@ -84,6 +93,7 @@ pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Health>) {
         Some(health) => {
             checks.push(Check {
                 name: "redis",
+                server: None,
                 status: match health {
                     RedisHealth::Ok => "ok",
                     RedisHealth::Down => "down",
@@ -93,6 +103,16 @@ pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Health>) {
             health == RedisHealth::Ok
         }
     };
+    checks.extend(
+        app.store
+            .replica_statuses()
+            .into_iter()
+            .map(|replica| Check {
+                name: "replica",
+                server: Some(replica.name),
+                status: replica.health.as_str(),
+            }),
+    );
     let (status, word) = match (database_up, redis_up) {
         (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         (true, false) => (StatusCode::OK, "degraded"),

@@ -29,7 +29,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use ipnet::IpNet;
 use sha2::{Digest, Sha256};
 
-use crate::config::{LimitSettings, RateLimitSettings};
+use crate::config::{LimitSettings, RateLimitSettings, RedisSettings};
 use crate::domain::canonical_username;
 use local::LocalBuckets;
 use shared::SharedBuckets;
@@ -227,13 +227,13 @@ impl RateLimiter {
     pub fn new(
         settings: &RateLimitSettings,
         trusted_proxies: Vec<IpNet>,
-        redis_url: &str,
+        redis: &RedisSettings,
         prefix: &str,
         timeout: Duration,
     ) -> Self {
         let rates = Class::ALL.map(|class| Rate::new(class.settings(settings)));
-        let shared = (!redis_url.is_empty())
-            .then(|| SharedBuckets::new(redis_url, prefix, timeout))
+        let shared = (!redis.url.is_empty())
+            .then(|| SharedBuckets::new(redis, prefix, timeout))
             .flatten();
         Self {
             trusted_proxies,

@@ -12,6 +12,7 @@ use redis::Script;
 use redis::aio::MultiplexedConnection;
 
 use super::{Bucket, Decision, Rate};
+use crate::config::RedisSettings;
 
 /// KEYS[1]: the bucket. ARGV[1]: the refill interval in microseconds,
 /// ARGV[2]: the bucket size. The key holds the theoretical arrival time
@@ -47,9 +48,11 @@ pub struct SharedBuckets {
 }
 
 impl SharedBuckets {
-    /// `None` (and a warning) if the URL does not parse.
-    pub fn new(url: &str, prefix: &str, timeout: Duration) -> Option<Self> {
-        let client = redis::Client::open(url)
+    /// `None` (and a warning) if the URL does not parse or the CA cannot
+    /// be read.
+    pub fn new(redis: &RedisSettings, prefix: &str, timeout: Duration) -> Option<Self> {
+        let client = redis
+            .client(redis.url.expose())
             .inspect_err(|err| tracing::warn!(error = %err, "rate limits stay in process"))
             .ok()?;
         Some(Self {

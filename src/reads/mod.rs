@@ -38,11 +38,11 @@ impl Reader {
 
     /// One article with its body; the entry is `None` if there is no such id.
     pub async fn article(&self, id: i64) -> Result<Arc<Cached>, StoreError> {
-        let key = Key::article(id);
+        let key = &Key::article(id);
         self.cache
-            .get_or_load(&key, || async {
-                let article = self.store.find_article(id).await?;
-                let entry = article.map(|a| article_entry(a).with_tags(surrogate_keys(&key, [])));
+            .get_or_load(key, |freshness| async move {
+                let article = self.store.reads(&freshness).await.find_article(id).await?;
+                let entry = article.map(|a| article_entry(a).with_tags(surrogate_keys(key, [])));
                 Ok(Loaded::from(entry))
             })
             .await
@@ -75,7 +75,7 @@ impl Reader {
         if let Some(&after) = page.cursor() {
             local.push(families::anchor(after, order.key));
         }
-        let key = Key::articles(
+        let key = &Key::articles(
             &query,
             &scope,
             filter.author.as_deref(),
@@ -83,24 +83,30 @@ impl Reader {
             page.cursor().copied(),
             local,
         );
+        let (page, order, borrowed) = (&page, &order, &borrowed);
         self.cache
-            .get_or_load(&key, || async {
-                let paged = self.store.list_articles(filter, page.clone()).await?;
+            .get_or_load(key, |freshness| async move {
+                let paged = self
+                    .store
+                    .reads(&freshness)
+                    .await
+                    .list_articles(filter, page.clone())
+                    .await?;
                 let mut shown: Vec<Family> = Vec::with_capacity(2 * paged.items.len() + 1);
                 for article in &paged.items {
                     shown.push(Family::Article(article.id));
                     if by_neighbours {
-                        shown.push(families::gap(&order, article.id));
+                        shown.push(families::gap(order, article.id));
                     }
                 }
                 if by_neighbours && paged.items.is_empty() {
                     // Past the end: whatever enters the order may land here.
-                    shown.push(families::order(&order));
+                    shown.push(families::order(order));
                 }
                 let last_modified = paged.items.iter().map(|a| a.updated_at).max();
                 let ids = paged.items.iter().map(|a| format!("article-{}", a.id));
-                let tags = surrogate_keys(&key, ids);
-                let list: ListView<ArticleView> = ListView::new(paged, ARTICLES_PATH, &borrowed);
+                let tags = surrogate_keys(key, ids);
+                let list: ListView<ArticleView> = ListView::new(paged, ARTICLES_PATH, borrowed);
                 Ok(Loaded {
                     entry: Some(Entry::json(&list, last_modified).with_tags(tags)),
                     families: shown,
@@ -115,14 +121,20 @@ impl Reader {
         article_id: i64,
         page: PageRequest,
     ) -> Result<Arc<Cached>, StoreError> {
-        let key = Key::comments(article_id, &page_query(&[], &page.start, page.per_page));
+        let key = &Key::comments(article_id, &page_query(&[], &page.start, page.per_page));
+        let page = &page;
         self.cache
-            .get_or_load(&key, || async {
-                let paged = self.store.list_comments(article_id, page.clone()).await?;
+            .get_or_load(key, |freshness| async move {
+                let paged = self
+                    .store
+                    .reads(&freshness)
+                    .await
+                    .list_comments(article_id, page.clone())
+                    .await?;
                 let last_modified = paged.items.iter().map(|c| c.created_at).max();
                 let path = format!("{ARTICLES_PATH}/{article_id}/comments");
                 let list: ListView<CommentView> = ListView::new(paged, &path, &[]);
-                let entry = Entry::json(&list, last_modified).with_tags(surrogate_keys(&key, []));
+                let entry = Entry::json(&list, last_modified).with_tags(surrogate_keys(key, []));
                 Ok(Loaded::from(Some(entry)))
             })
             .await
@@ -130,29 +142,36 @@ impl Reader {
 
     /// One comment; the caller checks its article is visible.
     pub async fn comment(&self, id: i64) -> Result<Arc<Cached>, StoreError> {
-        let key = Key::comment(id);
+        let key = &Key::comment(id);
         self.cache
-            .get_or_load(&key, || async {
-                let Some(comment) = self.store.find_comment(id).await? else {
+            .get_or_load(key, |freshness| async move {
+                let Some(comment) = self.store.reads(&freshness).await.find_comment(id).await?
+                else {
                     return Ok(Loaded::default());
                 };
                 let (article_id, created_at) = (comment.article_id, comment.created_at);
                 let article = format!("article-{article_id}");
                 let entry = Entry::json(&CommentView::from(comment), Some(created_at))
                     .of_article(article_id)
-                    .with_tags(surrogate_keys(&key, [article]));
+                    .with_tags(surrogate_keys(key, [article]));
                 Ok(Loaded::from(Some(entry)))
             })
             .await
     }
 
     pub async fn tags(&self, page: PageRequest<String>) -> Result<Arc<Cached>, StoreError> {
-        let key = Key::tags(&page_query(&[], &page.start, page.per_page));
+        let key = &Key::tags(&page_query(&[], &page.start, page.per_page));
+        let page = &page;
         self.cache
-            .get_or_load(&key, || async {
-                let paged = self.store.list_tags(page.clone()).await?;
+            .get_or_load(key, |freshness| async move {
+                let paged = self
+                    .store
+                    .reads(&freshness)
+                    .await
+                    .list_tags(page.clone())
+                    .await?;
                 let list: ListView<TagView> = ListView::new(paged, TAGS_PATH, &[]);
-                let entry = Entry::json(&list, None).with_tags(surrogate_keys(&key, []));
+                let entry = Entry::json(&list, None).with_tags(surrogate_keys(key, []));
                 Ok(Loaded::from(Some(entry)))
             })
             .await
@@ -160,12 +179,12 @@ impl Reader {
 
     /// A user's public profile.
     pub async fn user(&self, id: i64) -> Result<Arc<Cached>, StoreError> {
-        let key = Key::user(id);
+        let key = &Key::user(id);
         self.cache
-            .get_or_load(&key, || async {
-                let user = self.store.find_user(id).await?;
+            .get_or_load(key, |freshness| async move {
+                let user = self.store.reads(&freshness).await.find_user(id).await?;
                 Ok(Loaded::from(user.map(|user| {
-                    Entry::json(&UserView::from(user), None).with_tags(surrogate_keys(&key, []))
+                    Entry::json(&UserView::from(user), None).with_tags(surrogate_keys(key, []))
                 })))
             })
             .await
@@ -178,8 +197,10 @@ impl Reader {
     pub async fn principal(&self, id: i64) -> Result<Option<Principal>, StoreError> {
         let cached = self
             .cache
-            .get_or_load(&Key::principal(id), || async {
-                let principal = self.store.find_principal(id).await?;
+            // Authorization must be current: the primary, whatever the
+            // position.
+            .get_or_load(&Key::principal(id), |_| async move {
+                let principal = self.store.primary_reads().find_principal(id).await?;
                 Ok(Loaded::from(
                     principal.map(|principal| Entry::json(&principal, None)),
                 ))

@@ -11,7 +11,7 @@ use sqlx::{Any, AnyConnection, QueryBuilder};
 use super::feeds::{Indexed, TagRef, reindex};
 use super::rows::{ArticleRow, article_columns, tag_list};
 use super::search::reindex_words;
-use super::{Store, StoreError, inserted_id};
+use super::{Committed, Store, StoreError, inserted_id};
 use crate::domain::time::now;
 use crate::domain::{Article, ArticleContent, ArticleStatus, FeedChanges};
 
@@ -41,7 +41,7 @@ impl Store {
         author_id: i64,
         content: &ArticleContent,
         derived_slug: bool,
-    ) -> Result<(Article, FeedChanges), StoreError> {
+    ) -> Result<Committed<(Article, FeedChanges)>, StoreError> {
         self.ensure_tags(&content.tags).await?;
         let mut slug = content.slug.clone();
         for attempt in 1..=SLUG_ATTEMPTS {
@@ -61,10 +61,11 @@ impl Store {
         author_id: i64,
         content: &ArticleContent,
         slug: &str,
-    ) -> Result<(Article, FeedChanges), StoreError> {
+    ) -> Result<Committed<(Article, FeedChanges)>, StoreError> {
         let now = now().timestamp_millis();
         let published_at = (content.status == ArticleStatus::Published).then_some(now);
-        let mut tx = self.begin_write().await?;
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = self.begin_write_on(&mut conn).await?;
         let insert = sqlx::query(
             "INSERT INTO articles (slug, title, summary, body, status, tag_list, author_id, \
              created_at, updated_at, published_at, version) \
@@ -80,7 +81,7 @@ impl Store {
         let id = inserted_id(&mut tx, &result).await?;
         let written = self.index_article(&mut tx, id, &content.tags).await?;
         tx.commit().await?;
-        Ok(written)
+        self.committed(&mut conn, written).await
     }
 
     /// Replaces an article's content if it is still at `expected_version`.
@@ -89,10 +90,11 @@ impl Store {
         id: i64,
         expected_version: i64,
         content: &ArticleContent,
-    ) -> Result<(Article, FeedChanges), StoreError> {
+    ) -> Result<Committed<(Article, FeedChanges)>, StoreError> {
         self.ensure_tags(&content.tags).await?;
         let now = now().timestamp_millis();
-        let mut tx = self.begin_write().await?;
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = self.begin_write_on(&mut conn).await?;
         let update = sqlx::query(
             "UPDATE articles SET slug = ?, title = ?, summary = ?, body = ?, status = ?, \
              tag_list = ?, updated_at = ?, \
@@ -113,7 +115,7 @@ impl Store {
         }
         let written = self.index_article(&mut tx, id, &content.tags).await?;
         tx.commit().await?;
-        Ok(written)
+        self.committed(&mut conn, written).await
     }
 
     /// Deletes an article (its comments and feed entries go with it) if it
@@ -122,8 +124,9 @@ impl Store {
         &self,
         id: i64,
         expected_version: i64,
-    ) -> Result<FeedChanges, StoreError> {
-        let mut tx = self.begin_write().await?;
+    ) -> Result<Committed<FeedChanges>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = self.begin_write_on(&mut conn).await?;
         let result = sqlx::query("DELETE FROM articles WHERE id = ? AND version = ?")
             .bind(id)
             .bind(expected_version)
@@ -135,7 +138,7 @@ impl Store {
         let feeds = reindex(&mut tx, self.dialect, id, None).await?;
         reindex_words(&mut tx, id, None).await?;
         tx.commit().await?;
-        Ok(feeds)
+        self.committed(&mut conn, feeds).await
     }
 
     /// Reads back the article just written (in its transaction) and puts it

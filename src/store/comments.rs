@@ -1,5 +1,5 @@
 use super::rows::CommentRow;
-use super::{Store, StoreError, inserted_id};
+use super::{Committed, Store, StoreError, inserted_id};
 use crate::domain::time::now;
 use crate::domain::{Comment, PageRequest, Paged};
 
@@ -69,9 +69,10 @@ impl Store {
         article_id: i64,
         author_id: i64,
         body: &str,
-    ) -> Result<Comment, StoreError> {
+    ) -> Result<Committed<Comment>, StoreError> {
         let now = now().timestamp_millis();
-        let mut tx = self.begin_write().await?;
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = self.begin_write_on(&mut conn).await?;
         let result = sqlx::query(
             "INSERT INTO comments (article_id, author_id, body, created_at) VALUES (?, ?, ?, ?)",
         )
@@ -87,17 +88,18 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(row.into())
+        self.committed(&mut conn, row.into()).await
     }
 
-    pub async fn delete_comment(&self, id: i64) -> Result<(), StoreError> {
+    pub async fn delete_comment(&self, id: i64) -> Result<Committed<()>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
         let result = sqlx::query("DELETE FROM comments WHERE id = ?")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *conn)
             .await?;
         if result.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        Ok(())
+        self.committed(&mut conn, ()).await
     }
 }

@@ -38,6 +38,20 @@ pub enum StoreError {
     /// An error that one load handed to every caller waiting on it.
     #[error(transparent)]
     Shared(Arc<StoreError>),
+    /// The database settings cannot work (named as the operator sets them).
+    #[error("{0}")]
+    Config(String),
+}
+
+impl StoreError {
+    /// The server failed (as opposed to answering "not found", "taken" or
+    /// the like): another server may answer the same query.
+    pub fn is_server_fault(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Unavailable(_) | StoreError::Database(_) | StoreError::Shared(_)
+        )
+    }
 }
 
 impl StoreError {

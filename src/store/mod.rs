@@ -17,6 +17,9 @@ mod comments;
 mod error;
 mod feeds;
 mod lists;
+mod position;
+mod reads;
+mod replicas;
 mod rows;
 mod search;
 mod seed;
@@ -24,15 +27,19 @@ mod tags;
 mod users;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::AnyQueryResult;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::Migrator;
-use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
 
 pub use error::StoreError;
 pub use lists::PlanStep;
+pub use position::{BadPosition, Position};
+pub use reads::{Freshness, Reads};
+pub use replicas::{ReadTarget, ReplicaHealth, ReplicaStatus};
 pub use seed::SeedReport;
 pub use users::{Credentials, RefreshOutcome, Session};
 
@@ -93,15 +100,49 @@ impl PoolStats {
     }
 }
 
-/// A handle to the database; cheap to clone.
-#[derive(Debug, Clone)]
+/// A write's answer and where in the primary's history it committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed<T> {
+    pub value: T,
+    /// `None` where there are no positions (SQLite, or a MariaDB without a
+    /// binary log, which cannot have replicas).
+    pub position: Option<Position>,
+}
+
+impl<T> Committed<T> {
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Committed<U> {
+        Committed {
+            value: f(self.value),
+            position: self.position,
+        }
+    }
+}
+
+/// A handle to the database: the primary, which every method of its own
+/// uses, and the read replicas that [`Store::replica_reads`] hands out.
+/// Cheap to clone.
+#[derive(Clone)]
 pub struct Store {
+    /// The server this handle's statements run on.
     pool: AnyPool,
     dialect: Dialect,
+    /// Whether the server is MariaDB (its GTIDs are the commit positions).
+    mariadb: bool,
+    replicas: Arc<replicas::Replicas>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("dialect", &self.dialect)
+            .field("replicas", &self.replicas.statuses())
+            .finish()
+    }
 }
 
 impl Store {
-    /// Opens a pool. A SQLite file and its folder are created if missing.
+    /// Opens a pool, and one per replica (connecting lazily, checked in the
+    /// background). A SQLite file and its folder are created if missing.
     pub async fn connect(settings: &DatabaseSettings) -> Result<Self, StoreError> {
         install_default_drivers();
         let url = settings.url.expose();
@@ -115,25 +156,104 @@ impl Store {
             .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
             .after_connect(move |conn, _| {
                 Box::pin(async move {
-                    let setup = match dialect {
+                    match dialect {
                         Dialect::Sqlite => {
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                             PRAGMA busy_timeout = 5000;"
+                            conn.execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                                 PRAGMA busy_timeout = 5000;",
+                            )
+                            .await?;
+                            Ok(())
                         }
-                        // Every write locks the rows it changes and reads back
-                        // only what it wrote; under repeatable read, InnoDB
-                        // would also lock the gaps between index entries, and
-                        // writers of neighbouring articles and words would
-                        // deadlock on them.
-                        Dialect::MySql => "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
-                    };
-                    conn.execute(setup).await?;
-                    Ok(())
+                        Dialect::MySql => prepare_mysql_session(conn).await,
+                    }
                 })
             })
             .connect(&url)
             .await?;
-        Ok(Self { pool, dialect })
+        let mariadb = match dialect {
+            Dialect::MySql => {
+                let version: String = sqlx::query_scalar("SELECT VERSION()")
+                    .fetch_one(&pool)
+                    .await?;
+                version.contains("MariaDB")
+            }
+            Dialect::Sqlite => false,
+        };
+        let mut store = Self {
+            pool,
+            dialect,
+            mariadb,
+            replicas: Arc::new(replicas::Replicas::none()),
+        };
+        if !settings.replica_urls.is_empty() {
+            if !mariadb {
+                return Err(StoreError::Config(
+                    "DATABASE_REPLICA_URLS: read replicas need MariaDB, whose GTIDs give \
+                     each write's commit position"
+                        .into(),
+                ));
+            }
+            let replicas = Arc::new(replicas::Replicas::open(&store, settings)?);
+            replicas::spawn_checks(
+                Arc::downgrade(&replicas),
+                Duration::from_millis(settings.replica_check_ms),
+            );
+            store.replicas = replicas;
+        }
+        Ok(store)
+    }
+
+    /// The primary's position now: every write committed so far.
+    /// `None` without positions (SQLite, no binary log).
+    pub async fn primary_position(&self) -> Result<Option<Position>, StoreError> {
+        if !self.mariadb {
+            return Ok(None);
+        }
+        let text: String = sqlx::query_scalar("SELECT @@gtid_binlog_pos")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(parse_position(&text))
+    }
+
+    /// SQLite takes its write lock up front, so two writers never both
+    /// hold a read lock that each needs to upgrade.
+    async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        Ok(match self.dialect {
+            Dialect::MySql => self.pool.begin().await?,
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+        })
+    }
+
+    /// [`Store::begin_write`] on a connection of the caller's, so that once
+    /// the transaction commits, [`Store::committed`] on the same connection
+    /// reads where it committed.
+    async fn begin_write_on<'c>(
+        &self,
+        conn: &'c mut AnyConnection,
+    ) -> Result<Transaction<'c, Any>, StoreError> {
+        Ok(match self.dialect {
+            Dialect::MySql => conn.begin().await?,
+            Dialect::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
+        })
+    }
+
+    /// `value` with the position of the commit just made on `conn`
+    /// (`@@last_gtid`, which MariaDB keeps per session).
+    async fn committed<T>(
+        &self,
+        conn: &mut AnyConnection,
+        value: T,
+    ) -> Result<Committed<T>, StoreError> {
+        let position = if self.mariadb {
+            let text: String = sqlx::query_scalar("SELECT @@last_gtid")
+                .fetch_one(conn)
+                .await?;
+            parse_position(&text)
+        } else {
+            None
+        };
+        Ok(Committed { value, position })
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -151,7 +271,13 @@ impl Store {
             .await
             .map_err(StoreError::Migrate)?;
         self.run_backfills().await?;
-        self.fill_username_keys().await
+        self.fill_username_keys().await?;
+        if !self.replicas.is_empty()
+            && let Some(position) = self.primary_position().await?
+        {
+            self.replicas.set_floor(position);
+        }
+        Ok(())
     }
 
     /// Derives what migrations cannot (search postings need the
@@ -175,15 +301,6 @@ impl Store {
                 .await?;
         }
         Ok(())
-    }
-
-    /// SQLite takes its write lock up front, so two writers never both
-    /// hold a read lock that each needs to upgrade.
-    async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
-        Ok(match self.dialect {
-            Dialect::MySql => self.pool.begin().await?,
-            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-        })
     }
 
     /// Refreshes the planner's statistics of the tables lists read (after a
@@ -214,6 +331,24 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Every write locks the rows it changes and reads back only what it
+/// wrote; under repeatable read, InnoDB would also lock the gaps between
+/// index entries, and writers of neighbouring articles and words would
+/// deadlock on them.
+async fn prepare_mysql_session(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        .await?;
+    Ok(())
+}
+
+/// A MariaDB position, `None` when empty (no binary log) or unreadable.
+fn parse_position(text: &str) -> Option<Position> {
+    text.parse::<Position>()
+        .inspect_err(|err| tracing::warn!(error = %err, "unreadable commit position"))
+        .ok()
+        .filter(|position| !position.is_empty())
 }
 
 /// Makes sure the file's folder exists and that SQLite may create the file.

@@ -153,6 +153,7 @@ impl Store {
             authors.push(
                 self.upsert_user(&name, password_hash, Role::Author)
                     .await?
+                    .value
                     .id,
             );
         }

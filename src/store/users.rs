@@ -7,7 +7,7 @@
 use sqlx::AnyConnection;
 
 use super::rows::UserRow;
-use super::{Store, StoreError, inserted_id};
+use super::{Committed, Store, StoreError, inserted_id};
 use crate::domain::time::now;
 use crate::domain::{Principal, Role, User, canonical_username};
 
@@ -45,10 +45,11 @@ impl Store {
         username: &str,
         password_hash: &str,
         role: Role,
-    ) -> Result<User, StoreError> {
+    ) -> Result<Committed<User>, StoreError> {
         let now = now().timestamp_millis();
         async {
-            let mut tx = self.begin_write().await?;
+            let mut conn = self.pool.acquire().await?;
+            let mut tx = self.begin_write_on(&mut conn).await?;
             let result = sqlx::query(
                 "INSERT INTO users \
                  (username, username_key, password_hash, role, created_at, updated_at) \
@@ -65,7 +66,7 @@ impl Store {
             let id = inserted_id(&mut tx, &result).await?;
             let user = find_user(&mut tx, id).await?;
             tx.commit().await?;
-            Ok(user)
+            self.committed(&mut conn, user).await
         }
         .await
     }
@@ -131,7 +132,7 @@ impl Store {
 
     /// Gives the user `role`, unless that would leave no admin
     /// ([`StoreError::LastAdmin`]).
-    pub async fn set_role(&self, id: i64, role: Role) -> Result<User, StoreError> {
+    pub async fn set_role(&self, id: i64, role: Role) -> Result<Committed<User>, StoreError> {
         self.change_user(id, role, None).await
     }
 
@@ -143,7 +144,7 @@ impl Store {
         username: &str,
         password_hash: &str,
         role: Role,
-    ) -> Result<User, StoreError> {
+    ) -> Result<Committed<User>, StoreError> {
         match self.create_user(username, password_hash, role).await {
             Err(StoreError::Duplicate) => {
                 let id = self
@@ -167,7 +168,7 @@ impl Store {
         id: i64,
         password_hash: &str,
         role: Role,
-    ) -> Result<User, StoreError> {
+    ) -> Result<Committed<User>, StoreError> {
         self.change_user(id, role, Some(password_hash)).await
     }
 
@@ -185,11 +186,12 @@ impl Store {
         id: i64,
         role: Role,
         password_hash: Option<&str>,
-    ) -> Result<User, StoreError> {
+    ) -> Result<Committed<User>, StoreError> {
         let now = now().timestamp_millis();
         let admin = Role::Admin.as_str();
         async {
-            let mut tx = self.begin_write().await?;
+            let mut conn = self.pool.acquire().await?;
+            let mut tx = self.begin_write_on(&mut conn).await?;
             let admins: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
                 "SELECT id FROM users WHERE role = ? ORDER BY id{}",
                 self.dialect.lock_rows()
@@ -237,7 +239,7 @@ impl Store {
             }
             let user = find_user(&mut tx, id).await?;
             tx.commit().await?;
-            Ok(user)
+            self.committed(&mut conn, user).await
         }
         .await
     }
@@ -245,9 +247,10 @@ impl Store {
     /// Ends every session of the user: their token version moves on (so
     /// every access token issued before is refused) and their refresh
     /// tokens go, in one transaction. What a reused refresh token calls for.
-    pub async fn end_sessions(&self, user_id: i64) -> Result<(), StoreError> {
+    pub async fn end_sessions(&self, user_id: i64) -> Result<Committed<()>, StoreError> {
         async {
-            let mut tx = self.begin_write().await?;
+            let mut conn = self.pool.acquire().await?;
+            let mut tx = self.begin_write_on(&mut conn).await?;
             sqlx::query("UPDATE users SET token_version = token_version + 1 WHERE id = ?")
                 .bind(user_id)
                 .execute(&mut *tx)
@@ -257,7 +260,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
-            Ok(())
+            self.committed(&mut conn, ()).await
         }
         .await
     }

@@ -9,7 +9,7 @@ use super::{WriteError, Writer};
 use crate::cache::entity_tag;
 use crate::domain::{Article, ArticleContent, Viewer};
 use crate::reads::article_entry;
-use crate::store::StoreError;
+use crate::store::{Committed, StoreError};
 
 /// What a write requires of the article it changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,9 +78,12 @@ impl Writer {
                 .create_article(author_id, content, derived_slug)
                 .await;
             match created {
-                Ok((article, moved)) => {
-                    self.committed(&stale::after_commit(article.id, &before, &moved))
-                        .await;
+                Ok(Committed {
+                    value: (article, moved),
+                    position,
+                }) => {
+                    let after = stale::after_commit(article.id, &before, &moved);
+                    self.committed(&after, position.as_ref()).await;
                     Ok(article)
                 }
                 Err(err) => Err(self.failed(&before, err).await),
@@ -119,9 +122,12 @@ impl Writer {
                 .update_article(id, current.version, &content)
                 .await
             {
-                Ok((article, moved)) => {
-                    self.committed(&stale::after_commit(id, &before, &moved))
-                        .await;
+                Ok(Committed {
+                    value: (article, moved),
+                    position,
+                }) => {
+                    let after = stale::after_commit(id, &before, &moved);
+                    self.committed(&after, position.as_ref()).await;
                     Ok(article)
                 }
                 Err(err) => Err(self.failed(&before, err).await),
@@ -151,9 +157,12 @@ impl Writer {
                 .invalidate(&before, crate::cache::Bump::Pending)
                 .await;
             match self.store.delete_article(id, current.version).await {
-                Ok(moved) => {
-                    self.committed(&stale::after_commit(id, &before, &moved))
-                        .await;
+                Ok(Committed {
+                    value: moved,
+                    position,
+                }) => {
+                    let after = stale::after_commit(id, &before, &moved);
+                    self.committed(&after, position.as_ref()).await;
                     Ok(())
                 }
                 Err(err) => Err(self.failed(&before, err).await),

@@ -5,7 +5,7 @@ use super::retry::retrying;
 use super::{WriteError, Writer};
 use crate::cache::{Bump, Family};
 use crate::domain::{Comment, Viewer};
-use crate::store::StoreError;
+use crate::store::{Committed, StoreError};
 
 impl Writer {
     /// A comment by `author` on article `article_id`.
@@ -23,10 +23,13 @@ impl Writer {
             let before = [Family::Comments(article_id)];
             self.cache.invalidate(&before, Bump::Pending).await;
             match self.store.create_comment(article_id, author_id, body).await {
-                Ok(comment) => {
+                Ok(Committed {
+                    value: comment,
+                    position,
+                }) => {
                     // "No such comment" may be cached for the new id.
-                    self.committed(&[before[0].clone(), Family::Comment(comment.id)])
-                        .await;
+                    let after = [before[0].clone(), Family::Comment(comment.id)];
+                    self.committed(&after, position.as_ref()).await;
                     Ok(comment)
                 }
                 Err(err) => Err(self.failed(&before, err).await),
@@ -60,8 +63,8 @@ impl Writer {
             ];
             self.cache.invalidate(&families, Bump::Pending).await;
             match self.store.delete_comment(comment.id).await {
-                Ok(()) => {
-                    self.committed(&families).await;
+                Ok(done) => {
+                    self.committed(&families, done.position.as_ref()).await;
                     Ok(())
                 }
                 Err(StoreError::NotFound) => {

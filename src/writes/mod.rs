@@ -24,7 +24,7 @@ pub use articles::Precondition;
 use crate::cache::{Bump, Cache, Family};
 use crate::error::ApiError;
 use crate::reads::Reader;
-use crate::store::{Store, StoreError};
+use crate::store::{Committed, Position, Store, StoreError};
 
 pub use tokens::{IssuedTokens, PasswordGrant, TokenGrantError};
 pub use users::UserWriteError;
@@ -93,10 +93,13 @@ impl Writer {
         self.article_locks[stripe].lock().await
     }
 
-    /// After a write committed: what it changed is stale everywhere, and
-    /// the CDN is asked to purge it.
-    async fn committed(&self, families: &[Family]) {
-        self.cache.invalidate(families, Bump::Committed).await;
+    /// After a write committed at `position`: what it changed is stale
+    /// everywhere (and fills wait for the position), and the CDN is asked
+    /// to purge it.
+    async fn committed(&self, families: &[Family], position: Option<&Position>) {
+        self.cache
+            .invalidate_at(families, Bump::Committed, position)
+            .await;
         self.cache.purge(families);
     }
 
@@ -114,13 +117,13 @@ impl Writer {
     async fn around<T>(
         &self,
         families: &[Family],
-        write: impl Future<Output = Result<T, StoreError>>,
+        write: impl Future<Output = Result<Committed<T>, StoreError>>,
     ) -> Result<T, StoreError> {
         self.cache.invalidate(families, Bump::Pending).await;
         match write.await {
             Ok(done) => {
-                self.committed(families).await;
-                Ok(done)
+                self.committed(families, done.position.as_ref()).await;
+                Ok(done.value)
             }
             Err(err) => {
                 self.cache.invalidate(families, Bump::Pending).await;

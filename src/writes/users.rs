@@ -6,7 +6,7 @@
 use super::Writer;
 use super::retry::retrying;
 use crate::auth::{Busy, Passwords};
-use crate::cache::{Bump, Family};
+use crate::cache::Family;
 use crate::domain::{Role, User, Username, UsernameError};
 use crate::store::StoreError;
 
@@ -109,9 +109,8 @@ impl Writer {
                 .create_user(username.as_str(), password_hash, role)
         })
         .await?;
-        self.cache
-            .invalidate(&[Family::User(created.id)], Bump::Committed)
+        self.committed(&[Family::User(created.value.id)], created.position.as_ref())
             .await;
-        Ok(created)
+        Ok(created.value)
     }
 }

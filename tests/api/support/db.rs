@@ -1,5 +1,8 @@
 //! One throwaway database per test: a SQLite file, or a MariaDB database on
-//! the server named by `FEEDGATE_TEST_MYSQL_URL` (default root on localhost).
+//! the server named by `FEEDGATE_TEST_MYSQL_URL` (default root on localhost),
+//! or one on the replicated primary (`FEEDGATE_TEST_PRIMARY_URL`, default
+//! port 3316), which its replica (`FEEDGATE_TEST_REPLICA_URL`, default port
+//! 3317) copies; `scripts/services.sh` starts both.
 
 use std::path::PathBuf;
 
@@ -14,6 +17,8 @@ pub enum Backend {
 
 pub struct TestDb {
     url: String,
+    /// The same database on the replica, for a replicated one.
+    replica_url: Option<String>,
     cleanup: Cleanup,
 }
 
@@ -32,34 +37,97 @@ pub fn mysql_server() -> String {
         .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
 }
 
+/// The MariaDB primary with a binary log.
+pub fn primary_server() -> String {
+    std::env::var("FEEDGATE_TEST_PRIMARY_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3316".into())
+}
+
+/// The CA that signed the test servers' certificates (`scripts/services.sh`).
+pub fn tls_ca() -> String {
+    std::env::var("FEEDGATE_TEST_TLS_CA").unwrap_or_else(|_| {
+        let dir = std::env::var("FEEDGATE_SERVICES_DIR")
+            .unwrap_or_else(|_| "/tmp/feedgate-services".into());
+        format!("{dir}/tls/ca.pem")
+    })
+}
+
+/// sqlx's URL parameters that verify the server against [`tls_ca`].
+pub fn tls_params() -> String {
+    format!("ssl-mode=VERIFY_CA&ssl-ca={}", tls_ca())
+}
+
+/// A MariaDB that takes TLS connections only (`require_secure_transport`).
+pub fn tls_server() -> String {
+    std::env::var("FEEDGATE_TEST_TLS_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3318".into())
+}
+
+/// The replica of [`primary_server`].
+pub fn replica_server() -> String {
+    std::env::var("FEEDGATE_TEST_REPLICA_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3317".into())
+}
+
+/// `server` (which may carry URL parameters) with a database path.
+fn database_url(server: &str, name: &str) -> String {
+    match server.split_once('?') {
+        Some((base, params)) => format!("{base}/{name}?{params}"),
+        None => format!("{server}/{name}"),
+    }
+}
+
+async fn create_database(server: &str, name: &str) {
+    let mut conn = MySqlConnection::connect(server)
+        .await
+        .unwrap_or_else(|err| panic!("MariaDB at {server} must be running: {err}"));
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("the test database is created");
+}
+
+fn random_suffix() -> String {
+    Alphanumeric
+        .sample_string(&mut rand::rng(), 12)
+        .to_lowercase()
+}
+
 impl TestDb {
     pub async fn create(backend: Backend) -> Self {
-        let suffix = Alphanumeric
-            .sample_string(&mut rand::rng(), 12)
-            .to_lowercase();
+        let suffix = random_suffix();
         match backend {
             Backend::Sqlite => {
                 let path = std::env::temp_dir().join(format!("feedgate-test-{suffix}.db"));
                 Self {
                     url: format!("sqlite://{}", path.display()),
+                    replica_url: None,
                     cleanup: Cleanup::File(path),
                 }
             }
             Backend::MySql => {
                 let server = mysql_server();
                 let name = format!("feedgate_test_{suffix}");
-                let mut conn = MySqlConnection::connect(&server)
-                    .await
-                    .unwrap_or_else(|err| panic!("MariaDB at {server} must be running: {err}"));
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                    .execute(&mut conn)
-                    .await
-                    .expect("the test database is created");
+                create_database(&server, &name).await;
                 Self {
                     url: format!("{server}/{name}"),
+                    replica_url: None,
                     cleanup: Cleanup::Database { server, name },
                 }
             }
+        }
+    }
+
+    /// A database on the replicated primary (created there, so the replica
+    /// creates it too; dropped there afterwards, and so on the replica).
+    pub async fn replicated() -> Self {
+        let server = primary_server();
+        let name = format!("feedgate_test_{}", random_suffix());
+        create_database(&server, &name).await;
+        Self {
+            url: format!("{server}/{name}"),
+            replica_url: Some(format!("{}/{name}", replica_server())),
+            cleanup: Cleanup::Database { server, name },
         }
     }
 
@@ -67,10 +135,29 @@ impl TestDb {
         &self.url
     }
 
+    /// A database on the MariaDB that takes TLS connections only, reached
+    /// with sqlx's TLS parameters that trust the test CA.
+    pub async fn secure() -> Self {
+        let server = format!("{}?{}", tls_server(), tls_params());
+        let name = format!("feedgate_test_{}", random_suffix());
+        create_database(&server, &name).await;
+        Self {
+            url: database_url(&server, &name),
+            replica_url: None,
+            cleanup: Cleanup::Database { server, name },
+        }
+    }
+
+    /// The database on the replica, for a replicated one.
+    pub fn replica_url(&self) -> Option<&str> {
+        self.replica_url.as_deref()
+    }
+
     /// The same database for a second app instance; only `self` drops it.
     pub fn shared(&self) -> Self {
         Self {
             url: self.url.clone(),
+            replica_url: self.replica_url.clone(),
             cleanup: Cleanup::Shared,
         }
     }

@@ -5,6 +5,7 @@ mod db;
 mod logs;
 mod proxy;
 mod redis;
+mod replication;
 mod socket;
 
 use axum::Router;
@@ -13,6 +14,7 @@ use axum::http::{HeaderMap, Method, Request, Response, StatusCode, header};
 use feedgate::app::{App, AppState};
 use feedgate::config::{Secret, Settings};
 use feedgate::domain::{Role, User};
+use feedgate::store::ReplicaHealth;
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
@@ -20,9 +22,10 @@ use tower::ServiceExt;
 pub use self::redis::{
     RedisCluster, RedisSentinel, RedisServer, SharedRedis, shared_url as shared_redis_url,
 };
-pub use db::{Backend, TestDb};
+pub use db::{Backend, TestDb, tls_ca, tls_params};
 pub use logs::CapturedLogs;
 pub use proxy::TcpProxy;
+pub use replication::{ReplicaControl, replica_caught_up};
 pub use socket::Served;
 
 pub const PASSWORD: &str = "correct horse battery";
@@ -76,6 +79,42 @@ impl TestApp {
         Self::start(db, adjust).await
     }
 
+    /// An instance on a database of the replicated primary that reads from
+    /// its replica (checked every 100 ms), with settings adjusted first.
+    pub async fn replicated(adjust: impl FnOnce(&mut Settings)) -> Self {
+        let db = TestDb::replicated().await;
+        // So that the first check finds the database on the replica.
+        replica_caught_up(std::time::Duration::from_secs(10)).await;
+        let replica = db.replica_url().expect("a replicated database").to_owned();
+        Self::start(db, |settings| {
+            settings.database.replica_urls = vec![Secret::new(replica)];
+            settings.database.replica_check_ms = 100;
+            adjust(settings);
+        })
+        .await
+    }
+
+    /// Waits (up to 10 s) until every replica is in rotation.
+    pub async fn replicas_in_rotation(&self) {
+        self.replicas_become(ReplicaHealth::Ok).await;
+    }
+
+    /// Waits (up to 10 s) until every replica is as `health` says.
+    pub async fn replicas_become(&self, health: ReplicaHealth) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let statuses = self.state.store.replica_statuses();
+            if statuses.iter().all(|status| status.health == health) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "replicas never became {health:?}: {statuses:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// The service on a database a test prepared (it migrates it on start).
     pub async fn on_database(db: TestDb) -> Self {
         Self::start(db, |_| {}).await
@@ -124,7 +163,8 @@ impl TestApp {
             .store
             .create_user(username, &hash, role)
             .await
-            .expect("the user is created");
+            .expect("the user is created")
+            .value;
         let principal = self
             .state
             .store

@@ -22,6 +22,12 @@ fn random_prefix() -> String {
     format!("feedgate-test-{suffix}")
 }
 
+/// The Redis serving TLS (`scripts/services.sh`), as a `rediss://` URL.
+pub fn tls_url() -> String {
+    std::env::var("FEEDGATE_TEST_TLS_REDIS_URL")
+        .unwrap_or_else(|_| "rediss://127.0.0.1:6390".into())
+}
+
 /// A unique key prefix (and invalidation channel) on the shared server.
 /// Instances configured with the same `SharedRedis` share their L2 tier.
 pub struct SharedRedis {
@@ -37,21 +43,44 @@ impl SharedRedis {
         }
     }
 
+    /// A prefix on the Redis that serves TLS only; `configure` then sets
+    /// its `rediss://` URL and the test CA.
+    pub fn over_tls() -> Self {
+        Self {
+            url: tls_url(),
+            prefix: random_prefix(),
+        }
+    }
+
     /// Points an instance's cache at this prefix. Calls get a generous
     /// timeout: a debug build under parallel load must not turn shared hits
     /// into misses.
     pub fn configure(&self, settings: &mut Settings) {
         settings.redis.url = Secret::new(&self.url);
+        if self.url.starts_with("rediss:") {
+            settings.redis.ca_file = super::db::tls_ca();
+        }
         settings.cache.redis_prefix = self.prefix.clone();
         settings.cache.redis_timeout_ms = 1000;
     }
 }
 
+impl SharedRedis {
+    /// A client of this Redis (trusting the test CA for TLS).
+    pub fn client(&self) -> redis::Client {
+        let mut settings = Settings::defaults();
+        self.configure(&mut settings);
+        settings.redis.client(&self.url).expect("a valid redis URL")
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+}
+
 impl Drop for SharedRedis {
     fn drop(&mut self) {
-        let Ok(client) = redis::Client::open(self.url.as_str()) else {
-            return;
-        };
+        let client = self.client();
         let Ok(mut conn) = client.get_connection() else {
             return;
         };
