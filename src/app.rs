@@ -10,6 +10,7 @@ use crate::config::Settings;
 use crate::http::CacheControl;
 use crate::ratelimit::RateLimiter;
 use crate::reads::Reader;
+use crate::redis_link::{RedisLink, SetupError};
 use crate::store::{Store, StoreError};
 use crate::writes::Writer;
 
@@ -37,6 +38,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Cache(#[from] CacheError),
+    #[error(transparent)]
+    Redis(#[from] SetupError),
     #[error("FEEDGATE_CACHE__CONTROL__*: not a valid header value")]
     CacheControl(#[from] axum::http::header::InvalidHeaderValue),
 }
@@ -62,13 +65,14 @@ impl App {
         store.migrate().await?;
         // A read waits for the database as long as for a connection.
         let load_timeout = Duration::from_millis(settings.database.acquire_timeout_ms);
-        let cache = Arc::new(Cache::new(&settings.cache, &settings.redis, load_timeout)?);
+        let link = RedisLink::new(&settings.redis)?.map(Arc::new);
+        let cache = Arc::new(Cache::new(&settings.cache, link.clone(), load_timeout)?);
         watch_positions(&store, &cache).await;
         let cache_control = CacheControl::new(&settings.cache.control)?;
         let auth = Auth::new(&settings.auth);
         let reader = Reader::new(store.clone(), cache.clone());
         let writer = Writer::new(store.clone(), cache.clone(), reader.clone());
-        let limiter = limiter(&settings);
+        let limiter = limiter(&settings, link);
         let app = Arc::new(App {
             settings,
             store,
@@ -103,13 +107,13 @@ async fn watch_positions(store: &Store, cache: &Cache) {
     })));
 }
 
-fn limiter(settings: &Settings) -> Option<RateLimiter> {
+fn limiter(settings: &Settings, link: Option<Arc<RedisLink>>) -> Option<RateLimiter> {
     let limits = &settings.rate_limit;
     limits.enabled.then(|| {
         RateLimiter::new(
             limits,
             settings.trusted_proxies().unwrap_or_default(),
-            &settings.redis,
+            link,
             &settings.cache.redis_prefix,
             Duration::from_millis(settings.cache.redis_timeout_ms),
         )

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod ratelimit;
 pub mod reads;
+pub mod redis_link;
 pub mod server;
 pub mod store;
 pub mod telemetry;

@@ -41,7 +41,8 @@ pub use key::{Families, Family, FeedName, Key, Order, RouteFamily};
 pub use l1::Cached;
 pub use stamp::Bump;
 
-use crate::config::{CacheSettings, RedisMode, RedisSettings};
+use crate::config::CacheSettings;
+use crate::redis_link::RedisLink;
 use crate::store::{Freshness, Position, StoreError};
 use crate::telemetry;
 use flight::Flights;
@@ -153,7 +154,7 @@ impl Cache {
     /// invalidation subscriber (needs a Tokio runtime).
     pub fn new(
         settings: &CacheSettings,
-        redis: &RedisSettings,
+        link: Option<Arc<RedisLink>>,
         load_timeout: Duration,
     ) -> Result<Self, CacheError> {
         let ttl = Duration::from_secs(settings.ttl_secs);
@@ -161,39 +162,18 @@ impl Cache {
         let negative_ttl = Duration::from_secs(settings.negative_ttl_secs);
         let generations = Arc::new(Generations::default());
         let positions = Arc::new(Positions::default());
-        let urls = redis.urls();
-        let subscribed = Arc::new(AtomicBool::new(urls.is_empty()));
-        let l2 = if urls.is_empty() {
-            None
-        } else {
+        let subscribed = Arc::new(AtomicBool::new(link.is_none()));
+        let l2 = link.map(|link| {
             let timeout = Duration::from_millis(settings.redis_timeout_ms);
-            let clients = urls
-                .iter()
-                .map(|url| redis.client(url))
-                .collect::<Result<Vec<_>, _>>()?;
             let l2 = Arc::new(L2::new(L2Settings {
-                first: clients[0].clone(),
-                urls: urls.clone(),
-                mode: redis.mode,
-                sentinel_master: &redis.sentinel_master,
+                link: link.clone(),
                 prefix: &settings.redis_prefix,
                 timeout,
                 ttl: ttl + stale_if_error,
                 negative_ttl,
-            })?);
-            let nodes = match redis.mode {
-                RedisMode::Sentinel => {
-                    sync::Nodes::Sentinel(Box::new(redis::sentinel::SentinelClient::build(
-                        urls.clone(),
-                        redis.sentinel_master.clone(),
-                        None,
-                        redis::sentinel::SentinelServerType::Master,
-                    )?))
-                }
-                RedisMode::Single | RedisMode::Cluster => sync::Nodes::Listed(clients),
-            };
+            }));
             let subscriber = sync::Subscriber {
-                nodes,
+                link,
                 generations: generations.clone(),
                 positions: positions.clone(),
                 l2: l2.clone(),
@@ -201,8 +181,8 @@ impl Cache {
                 timeout: sync::heartbeat_timeout(timeout),
             };
             tokio::spawn(subscriber.run());
-            Some(l2)
-        };
+            l2
+        });
         let purger = match settings.purge_url.as_str() {
             "" => None,
             url => Some(Purger::new(url).map_err(|_| CacheError::PurgeUrl)?),
@@ -622,10 +602,6 @@ impl Cache {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
-    #[error("REDIS_URL: {0}")]
-    Redis(#[from] redis::RedisError),
-    #[error("REDIS_URL: {0}")]
-    Pool(#[from] deadpool_redis::CreatePoolError),
     #[error("FEEDGATE_CACHE__PURGE_URL: not a valid URL")]
     PurgeUrl,
 }

@@ -23,6 +23,7 @@ use super::key::Family;
 use super::l2::L2;
 use super::positions::Positions;
 use super::stamp::{Bump, Generations};
+use crate::redis_link::RedisLink;
 
 /// How often the subscription is checked with a PING.
 const HEARTBEAT: Duration = Duration::from_millis(500);
@@ -37,25 +38,8 @@ pub fn heartbeat_timeout(call_timeout: Duration) -> Duration {
     (call_timeout * 10).max(Duration::from_secs(1))
 }
 
-/// Where the channel is subscribed.
-pub enum Nodes {
-    /// Configured nodes (one server, or any cluster node), tried in turn.
-    Listed(Vec<redis::Client>),
-    /// The current master, as the sentinels name it at each attempt.
-    Sentinel(Box<redis::sentinel::SentinelClient>),
-}
-
-impl Nodes {
-    async fn client(&mut self, attempt: usize) -> Result<redis::Client, redis::RedisError> {
-        match self {
-            Nodes::Listed(clients) => Ok(clients[attempt % clients.len()].clone()),
-            Nodes::Sentinel(sentinel) => sentinel.async_get_client().await,
-        }
-    }
-}
-
 pub struct Subscriber {
-    pub nodes: Nodes,
+    pub link: Arc<RedisLink>,
     pub generations: Arc<Generations>,
     pub positions: Arc<Positions>,
     pub l2: Arc<L2>,
@@ -65,10 +49,10 @@ pub struct Subscriber {
 }
 
 impl Subscriber {
-    pub async fn run(mut self) {
+    pub async fn run(self) {
         let mut retry = RETRY_MIN;
         for attempt in 0.. {
-            let subscribed = match self.nodes.client(attempt).await {
+            let subscribed = match self.link.pubsub_client(attempt).await {
                 Ok(client) => self.subscribe(&client).await,
                 Err(err) => Err(err),
             };

@@ -23,14 +23,16 @@ pub use client::client_key;
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use ipnet::IpNet;
 use sha2::{Digest, Sha256};
 
-use crate::config::{LimitSettings, RateLimitSettings, RedisSettings};
+use crate::config::{LimitSettings, RateLimitSettings};
 use crate::domain::canonical_username;
+use crate::redis_link::RedisLink;
 use local::LocalBuckets;
 use shared::SharedBuckets;
 
@@ -222,19 +224,18 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
-    /// With a Redis URL, all but read limits are shared through Redis under
-    /// `{prefix}:rl:`; every Redis call gives up after `timeout`.
+    /// With Redis (in whichever mode), all but read limits are shared
+    /// through it under `{prefix}:rl:`; every Redis call gives up after
+    /// `timeout`.
     pub fn new(
         settings: &RateLimitSettings,
         trusted_proxies: Vec<IpNet>,
-        redis: &RedisSettings,
+        link: Option<Arc<RedisLink>>,
         prefix: &str,
         timeout: Duration,
     ) -> Self {
         let rates = Class::ALL.map(|class| Rate::new(class.settings(settings)));
-        let shared = (!redis.url.is_empty())
-            .then(|| SharedBuckets::new(redis, prefix, timeout))
-            .flatten();
+        let shared = link.map(|link| SharedBuckets::new(link, prefix, timeout));
         Self {
             trusted_proxies,
             local: LocalBuckets::new(&rates),

@@ -9,11 +9,13 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Method, StatusCode};
-use feedgate::config::{LimitSettings, Secret, Settings};
+use feedgate::config::{LimitSettings, RedisMode, Secret, Settings};
 use feedgate::domain::Role;
 use serde_json::{Value, json};
 
-use crate::support::{Backend, SharedRedis, TestApp, TestResponse, json_request};
+use crate::support::{
+    Backend, RedisCluster, RedisSentinel, SharedRedis, TestApp, TestResponse, json_request,
+};
 
 const GENEROUS: LimitSettings = LimitSettings {
     limit: 1000,
@@ -267,13 +269,13 @@ async fn with_rate_limiting_off_nothing_is_refused() {
     }
 }
 
-#[tokio::test]
-async fn limits_are_shared_by_instances_through_redis() {
-    let redis = SharedRedis::new();
+/// Two instances with `redis` set up by `configure`: one client's sign-in
+/// budget of two is spent on both together.
+async fn two_instances_share_one_budget(configure: impl FnOnce(&mut Settings)) {
     let first = TestApp::with_settings(Backend::Sqlite, |s| {
         generous(s);
         s.rate_limit.token_client = per_minute(2);
-        redis.configure(s);
+        configure(s);
     })
     .await;
     let second = first.sibling(|_| {}).await;
@@ -285,6 +287,35 @@ async fn limits_are_shared_by_instances_through_redis() {
         .problem(StatusCode::UNAUTHORIZED);
     assert_limited(&sign_in(&first, "192.0.2.77:2", "ada").await, 2);
     assert_limited(&sign_in(&second, "192.0.2.77:2", "ada").await, 2);
+}
+
+#[tokio::test]
+async fn limits_are_shared_by_instances_through_redis() {
+    let redis = SharedRedis::new();
+    two_instances_share_one_budget(|s| redis.configure(s)).await;
+}
+
+#[tokio::test]
+async fn limits_are_shared_by_instances_through_a_redis_cluster() {
+    let cluster = RedisCluster::start().await;
+    two_instances_share_one_budget(|s| {
+        s.redis.url = Secret::new(cluster.urls());
+        s.redis.mode = RedisMode::Cluster;
+        s.cache.redis_timeout_ms = 1000;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn limits_are_shared_by_instances_through_sentinel() {
+    let sentinel = RedisSentinel::start().await;
+    two_instances_share_one_budget(|s| {
+        s.redis.url = Secret::new(sentinel.url());
+        s.redis.mode = RedisMode::Sentinel;
+        s.redis.sentinel_master = RedisSentinel::MASTER_NAME.into();
+        s.cache.redis_timeout_ms = 1000;
+    })
+    .await;
 }
 
 #[tokio::test]
