@@ -5,9 +5,8 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use crate::auth::Auth;
-use crate::cache::{Cache, CacheError};
+use crate::cache::Cache;
 use crate::config::Settings;
-use crate::http::CacheControl;
 use crate::ratelimit::RateLimiter;
 use crate::reads::Reader;
 use crate::redis_link::{RedisLink, SetupError};
@@ -25,7 +24,6 @@ pub struct App {
     pub store: Store,
     pub auth: Auth,
     pub cache: Arc<Cache>,
-    pub cache_control: CacheControl,
     pub reader: Reader,
     pub writer: Writer,
     /// `None` when rate limiting is off.
@@ -37,11 +35,7 @@ pub enum StartError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
-    Cache(#[from] CacheError),
-    #[error(transparent)]
     Redis(#[from] SetupError),
-    #[error("FEEDGATE_CACHE__CONTROL__*: not a valid header value")]
-    CacheControl(#[from] axum::http::header::InvalidHeaderValue),
 }
 
 /// A cheap handle to the [`App`]; axum's state type.
@@ -66,9 +60,8 @@ impl App {
         // A read waits for the database as long as for a connection.
         let load_timeout = Duration::from_millis(settings.database.acquire_timeout_ms);
         let link = RedisLink::new(&settings.redis)?.map(Arc::new);
-        let cache = Arc::new(Cache::new(&settings.cache, link.clone(), load_timeout)?);
+        let cache = Arc::new(Cache::new(&settings.cache, link.clone(), load_timeout));
         watch_positions(&store, &cache).await;
-        let cache_control = CacheControl::new(&settings.cache.control)?;
         let auth = Auth::new(&settings.auth);
         let reader = Reader::new(store.clone(), cache.clone());
         let writer = Writer::new(store.clone(), cache.clone(), reader.clone());
@@ -78,7 +71,6 @@ impl App {
             store,
             auth,
             cache,
-            cache_control,
             reader,
             writer,
             limiter,
@@ -112,7 +104,7 @@ fn limiter(settings: &Settings, link: Option<Arc<RedisLink>>) -> Option<RateLimi
     limits.enabled.then(|| {
         RateLimiter::new(
             limits,
-            settings.trusted_proxies().unwrap_or_default(),
+            settings.rate_limit.trusted_proxies.clone(),
             link,
             &settings.cache.redis_prefix,
             Duration::from_millis(settings.cache.redis_timeout_ms),

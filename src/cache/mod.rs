@@ -156,7 +156,7 @@ impl Cache {
         settings: &CacheSettings,
         link: Option<Arc<RedisLink>>,
         load_timeout: Duration,
-    ) -> Result<Self, CacheError> {
+    ) -> Self {
         let ttl = Duration::from_secs(settings.ttl_secs);
         let stale_if_error = Duration::from_secs(settings.stale_if_error_secs);
         let negative_ttl = Duration::from_secs(settings.negative_ttl_secs);
@@ -183,11 +183,8 @@ impl Cache {
             tokio::spawn(subscriber.run());
             l2
         });
-        let purger = match settings.purge_url.as_str() {
-            "" => None,
-            url => Some(Purger::new(url).map_err(|_| CacheError::PurgeUrl)?),
-        };
-        Ok(Self {
+        let purger = settings.purge_url.clone().map(Purger::new);
+        Self {
             l1: l1::build(settings.l1_max_bytes, ttl + stale_if_error, negative_ttl),
             l2,
             generations,
@@ -204,7 +201,7 @@ impl Cache {
             position_source: RwLock::new(None),
             #[cfg(feature = "test-hooks")]
             hooks: hooks::Hooks::default(),
-        })
+        }
     }
 
     /// The cached response for `key`, loading it with `load` on a miss;
@@ -598,10 +595,4 @@ impl Cache {
     pub fn is_subscribed(&self) -> bool {
         self.subscribed.load(Ordering::Acquire)
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum CacheError {
-    #[error("FEEDGATE_CACHE__PURGE_URL: not a valid URL")]
-    PurgeUrl,
 }

@@ -21,11 +21,11 @@ pub struct Purger {
 }
 
 impl Purger {
-    pub fn new(url: &str) -> Result<Self, axum::http::uri::InvalidUri> {
-        Ok(Self {
-            url: url.parse()?,
+    pub fn new(url: Uri) -> Self {
+        Self {
+            url,
             client: Client::builder(TokioExecutor::new()).build_http(),
-        })
+        }
     }
 
     /// `POST {"surrogate_keys": [...]}` with a `Surrogate-Key` header too.

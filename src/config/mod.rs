@@ -3,15 +3,19 @@
 
 mod redis;
 mod secret;
+mod values;
 
 use std::net::SocketAddr;
 use std::path::Path;
 
+use axum::http::{HeaderValue, Uri};
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
+use ipnet::IpNet;
 use serde::Deserialize;
 
 pub use secret::Secret;
+pub use values::CorsOrigins;
 
 use crate::domain::Role;
 
@@ -46,8 +50,10 @@ pub struct Settings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct RateLimitSettings {
     pub enabled: bool,
-    /// IPs or CIDRs whose `X-Forwarded-For`/`Forwarded` headers are believed.
-    pub trusted_proxies: Vec<String>,
+    /// Networks (IPs or CIDRs in the settings) whose `X-Forwarded-For` and
+    /// `Forwarded` headers are believed.
+    #[serde(deserialize_with = "values::networks")]
+    pub trusted_proxies: Vec<IpNet>,
     pub read: LimitSettings,
     pub write: LimitSettings,
     pub token_client: LimitSettings,
@@ -72,17 +78,23 @@ pub struct CacheSettings {
     pub degraded_ttl_ms: u64,
     pub redis_prefix: String,
     pub redis_timeout_ms: u64,
-    pub purge_url: String,
+    /// The CDN's purge endpoint (empty in the settings: none).
+    #[serde(deserialize_with = "values::optional_url")]
+    pub purge_url: Option<Uri>,
     pub control: CacheControlSettings,
 }
 
-/// `Cache-Control` of public responses, per route family.
+/// `Cache-Control` of public responses, per route family, ready to send.
 #[derive(Debug, Clone, Deserialize)]
 pub struct CacheControlSettings {
-    pub article: String,
-    pub articles: String,
-    pub comments: String,
-    pub tags: String,
+    #[serde(deserialize_with = "values::header_value")]
+    pub article: HeaderValue,
+    #[serde(deserialize_with = "values::header_value")]
+    pub articles: HeaderValue,
+    #[serde(deserialize_with = "values::header_value")]
+    pub comments: HeaderValue,
+    #[serde(deserialize_with = "values::header_value")]
+    pub tags: HeaderValue,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -100,7 +112,7 @@ pub struct ServerSettings {
     pub send_timeout_secs: u64,
     pub keep_alive: bool,
     pub shutdown_timeout_secs: u64,
-    pub cors_origins: Vec<String>,
+    pub cors_origins: CorsOrigins,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -191,12 +203,33 @@ pub enum LogFormat {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("configuration: {0}")]
-    Parse(#[from] Box<figment::Error>),
+    Parse(Box<figment::Error>),
     #[error("{variable}: {problem}")]
-    Invalid {
-        variable: &'static str,
-        problem: String,
-    },
+    Invalid { variable: String, problem: String },
+}
+
+impl ConfigError {
+    fn invalid(variable: &str, problem: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            variable: variable.to_owned(),
+            problem: problem.into(),
+        }
+    }
+}
+
+impl From<figment::Error> for ConfigError {
+    /// A value that does not parse is named as its environment variable
+    /// (`FEEDGATE_SECTION__KEY`), whichever layer it came from.
+    fn from(err: figment::Error) -> Self {
+        if err.path.is_empty() {
+            return ConfigError::Parse(Box::new(err));
+        }
+        let variable = format!("FEEDGATE_{}", err.path.join("__").to_uppercase());
+        ConfigError::Invalid {
+            variable,
+            problem: err.kind.to_string(),
+        }
+    }
 }
 
 /// Reads an optional address where an empty string means "not set", so the
@@ -223,7 +256,7 @@ impl Settings {
         if let Some(path) = overlay {
             if !path.exists() {
                 return Err(ConfigError::Invalid {
-                    variable: "FEEDGATE_CONFIG",
+                    variable: "FEEDGATE_CONFIG".into(),
                     problem: format!("{} does not exist", path.display()),
                 });
             }
@@ -233,7 +266,7 @@ impl Settings {
         for &(name, key) in SHORT_NAMES {
             figment = figment.merge(Env::raw().only(&[name]).map(move |_| key.into()));
         }
-        let settings: Settings = figment.extract().map_err(Box::new)?;
+        let settings: Settings = figment.extract()?;
         settings.check()?;
         Ok(settings)
     }
@@ -255,14 +288,14 @@ impl Settings {
         let url = self.database.url.expose();
         if !(url.starts_with("mysql:") || url.starts_with("sqlite:")) {
             return Err(ConfigError::Invalid {
-                variable: "DATABASE_URL",
+                variable: "DATABASE_URL".into(),
                 problem: "must start with mysql:// or sqlite://".into(),
             });
         }
         let secret = self.auth.jwt_secret.expose();
         if self.uses_mysql() && secret.is_empty() {
             return Err(ConfigError::Invalid {
-                variable: "FEEDGATE_JWT_SECRET",
+                variable: "FEEDGATE_JWT_SECRET".into(),
                 problem: "is required when DATABASE_URL is MySQL; generate one with \
                           `openssl rand -base64 48`"
                     .into(),
@@ -270,31 +303,31 @@ impl Settings {
         }
         if !secret.is_empty() && secret.len() < MIN_JWT_SECRET_BYTES {
             return Err(ConfigError::Invalid {
-                variable: "FEEDGATE_JWT_SECRET",
+                variable: "FEEDGATE_JWT_SECRET".into(),
                 problem: format!("must be at least {MIN_JWT_SECRET_BYTES} bytes long"),
             });
         }
         if secret::is_well_known(secret) {
             return Err(ConfigError::Invalid {
-                variable: "FEEDGATE_JWT_SECRET",
+                variable: "FEEDGATE_JWT_SECRET".into(),
                 problem: "is a published example value; generate your own".into(),
             });
         }
         if !matches!(self.auth.registration_role, Role::Reader | Role::Author) {
             return Err(ConfigError::Invalid {
-                variable: "FEEDGATE_AUTH__REGISTRATION_ROLE",
+                variable: "FEEDGATE_AUTH__REGISTRATION_ROLE".into(),
                 problem: "must be \"reader\" or \"author\"".into(),
             });
         }
         if self.server.ops_listen == Some(self.server.listen) {
             return Err(ConfigError::Invalid {
-                variable: "FEEDGATE_SERVER__OPS_LISTEN",
+                variable: "FEEDGATE_SERVER__OPS_LISTEN".into(),
                 problem: "must differ from FEEDGATE_LISTEN".into(),
             });
         }
         if self.auth.hash_concurrency == 0 {
             return Err(ConfigError::Invalid {
-                variable: "FEEDGATE_AUTH__HASH_CONCURRENCY",
+                variable: "FEEDGATE_AUTH__HASH_CONCURRENCY".into(),
                 problem: "must be at least 1".into(),
             });
         }
@@ -303,7 +336,7 @@ impl Settings {
         self.check_redis_tls()?;
         if self.database.max_connections == 0 {
             return Err(ConfigError::Invalid {
-                variable: "FEEDGATE_DATABASE__MAX_CONNECTIONS",
+                variable: "FEEDGATE_DATABASE__MAX_CONNECTIONS".into(),
                 problem: "must be at least 1".into(),
             });
         }
@@ -319,19 +352,19 @@ impl Settings {
             .any(|url| !url.expose().starts_with("mysql:"))
         {
             return Err(ConfigError::Invalid {
-                variable: "DATABASE_REPLICA_URLS",
+                variable: "DATABASE_REPLICA_URLS".into(),
                 problem: "each replica URL must start with mysql://".into(),
             });
         }
         if !replicas.is_empty() && !self.uses_mysql() {
             return Err(ConfigError::Invalid {
-                variable: "DATABASE_REPLICA_URLS",
+                variable: "DATABASE_REPLICA_URLS".into(),
                 problem: "replicas need DATABASE_URL to be MySQL/MariaDB".into(),
             });
         }
         if self.database.replica_check_ms == 0 {
             return Err(ConfigError::Invalid {
-                variable: "FEEDGATE_DATABASE__REPLICA_CHECK_MS",
+                variable: "FEEDGATE_DATABASE__REPLICA_CHECK_MS".into(),
                 problem: "must be at least 1".into(),
             });
         }
@@ -355,7 +388,7 @@ impl Settings {
             return Ok(());
         };
         Err(ConfigError::Invalid {
-            variable: "FEEDGATE_REDIS__CA_FILE",
+            variable: "FEEDGATE_REDIS__CA_FILE".into(),
             problem,
         })
     }
@@ -378,35 +411,13 @@ impl Settings {
         ];
         for (variable, limit) in named {
             if limit.limit == 0 || limit.window_secs == 0 {
-                return Err(ConfigError::Invalid {
+                return Err(ConfigError::invalid(
                     variable,
-                    problem: "limit and window_secs must be at least 1".into(),
-                });
+                    "limit and window_secs must be at least 1",
+                ));
             }
         }
-        if let Err(entry) = self.trusted_proxies() {
-            return Err(ConfigError::Invalid {
-                variable: "FEEDGATE_RATE_LIMIT__TRUSTED_PROXIES",
-                problem: format!("{entry:?} is not an IP address or CIDR"),
-            });
-        }
         Ok(())
-    }
-
-    /// The trusted proxies as networks (a bare address is a /32 or /128),
-    /// or the first entry that is neither.
-    pub fn trusted_proxies(&self) -> Result<Vec<ipnet::IpNet>, String> {
-        self.rate_limit
-            .trusted_proxies
-            .iter()
-            .map(|entry| {
-                let entry = entry.trim();
-                entry
-                    .parse::<ipnet::IpNet>()
-                    .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                    .map_err(|_| entry.to_owned())
-            })
-            .collect()
     }
 }
 
@@ -464,17 +475,67 @@ mod tests {
         settings.check().unwrap();
     }
 
+    /// The defaults with a TOML layer on top, as `Settings::load` reads
+    /// them (errors as an operator sees them).
+    fn layered(layer: &str) -> Result<Settings, String> {
+        Figment::new()
+            .merge(Toml::string(DEFAULTS))
+            .merge(Toml::string(layer))
+            .extract::<Settings>()
+            .map_err(|err| ConfigError::from(err).to_string())
+    }
+
     #[test]
     fn trusted_proxies_take_addresses_and_cidrs_and_refuse_names() {
-        let mut settings = Settings::defaults();
-        settings.rate_limit.trusted_proxies = vec!["10.0.0.0/8".into(), "::1".into()];
-        assert_eq!(settings.trusted_proxies().unwrap().len(), 2);
-        settings.rate_limit.trusted_proxies = vec!["proxy.internal".into()];
-        let err = settings.check().unwrap_err().to_string();
+        let settings =
+            layered("[rate_limit]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]").unwrap();
+        assert_eq!(
+            settings.rate_limit.trusted_proxies,
+            [
+                "10.0.0.0/8".parse::<IpNet>().unwrap(),
+                "::1/128".parse().unwrap()
+            ]
+        );
+        let err = layered("[rate_limit]\ntrusted_proxies = [\"proxy.internal\"]").unwrap_err();
         assert!(
-            err.starts_with("FEEDGATE_RATE_LIMIT__TRUSTED_PROXIES"),
+            err.starts_with("FEEDGATE_RATE_LIMIT__TRUSTED_PROXIES: ")
+                && err.contains("proxy.internal"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn cors_origins_are_any_or_exact_origins_and_junk_is_refused_by_name() {
+        assert_eq!(
+            layered("").unwrap().server.cors_origins,
+            CorsOrigins::Any,
+            "the default"
+        );
+        let listed = layered("[server]\ncors_origins = [\"https://app.example\"]").unwrap();
+        assert_eq!(
+            listed.server.cors_origins,
+            CorsOrigins::Listed(vec![HeaderValue::from_static("https://app.example")])
+        );
+        let err = layered("[server]\ncors_origins = [\"app.example/path\"]").unwrap_err();
+        assert!(err.starts_with("FEEDGATE_SERVER__CORS_ORIGINS: "), "{err}");
+    }
+
+    #[test]
+    fn cache_control_and_the_purge_url_are_checked_when_read() {
+        let defaults = layered("").unwrap();
+        assert_eq!(defaults.cache.purge_url, None);
+        let err = layered("[cache.control]\narticle = \"max-age=1\\u0001\"").unwrap_err();
+        assert!(
+            err.starts_with("FEEDGATE_CACHE__CONTROL__ARTICLE: "),
+            "{err}"
+        );
+        let purged = layered("[cache]\npurge_url = \"http://varnish/purge\"").unwrap();
+        assert_eq!(
+            purged.cache.purge_url.unwrap().to_string(),
+            "http://varnish/purge"
+        );
+        let err = layered("[cache]\npurge_url = \"varnish\"").unwrap_err();
+        assert!(err.starts_with("FEEDGATE_CACHE__PURGE_URL: "), "{err}");
     }
 
     #[test]

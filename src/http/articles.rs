@@ -327,7 +327,7 @@ pub async fn list_articles(
     let caching = if filter.status == ArticleStatus::Draft {
         Caching::Private
     } else {
-        Caching::Public(&app.cache_control.articles)
+        Caching::Public(&app.settings.cache.control.articles)
     };
     Ok(serve(entry, &request, caching))
 }
@@ -358,7 +358,7 @@ pub async fn find_article(
     let caching = if entry.draft_of.is_some() {
         Caching::Private
     } else {
-        Caching::Public(&app.cache_control.article)
+        Caching::Public(&app.settings.cache.control.article)
     };
     Ok(serve(entry, &request, caching))
 }

@@ -50,7 +50,7 @@ fn comment_caching(app: &AppState, draft: bool) -> Caching<'_> {
     if draft {
         Caching::Private
     } else {
-        Caching::Public(&app.cache_control.comments)
+        Caching::Public(&app.settings.cache.control.comments)
     }
 }
 

@@ -6,13 +6,11 @@ use std::convert::Infallible;
 
 use axum::body::Body;
 use axum::extract::FromRequestParts;
-use axum::http::header::InvalidHeaderValue;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::cache::{Coding, Entry, entity_tag};
-use crate::config::CacheControlSettings;
 use crate::error::ApiError;
 use crate::writes::Precondition;
 
@@ -28,27 +26,6 @@ pub enum Caching<'a> {
 
 const PRIVATE: HeaderValue = HeaderValue::from_static("private, no-store");
 pub const NO_STORE: &str = "no-store";
-
-/// The configured `Cache-Control` of public reads, per route family,
-/// validated and rendered once at start.
-#[derive(Debug, Clone)]
-pub struct CacheControl {
-    pub article: HeaderValue,
-    pub articles: HeaderValue,
-    pub comments: HeaderValue,
-    pub tags: HeaderValue,
-}
-
-impl CacheControl {
-    pub fn new(settings: &CacheControlSettings) -> Result<Self, InvalidHeaderValue> {
-        Ok(Self {
-            article: HeaderValue::from_str(&settings.article)?,
-            articles: HeaderValue::from_str(&settings.articles)?,
-            comments: HeaderValue::from_str(&settings.comments)?,
-            tags: HeaderValue::from_str(&settings.tags)?,
-        })
-    }
-}
 
 /// What a read needs from its request: the client's validators and the
 /// codings it accepts. Extracting these instead of the whole `HeaderMap`

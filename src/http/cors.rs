@@ -13,14 +13,14 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::Method;
-use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use axum::http::header::{self, HeaderMap, HeaderName};
 use axum::response::Response;
 use futures_util::FutureExt;
 use pin_project_lite::pin_project;
 use tower::{Layer, Service, ServiceExt};
 use tower_http::cors::{AllowOrigin, Any, Cors, CorsLayer};
 
-use crate::config::ServerSettings;
+use crate::config::{CorsOrigins, ServerSettings};
 
 #[derive(Clone)]
 pub struct CorsShortcutLayer {
@@ -136,11 +136,9 @@ fn add(response: &mut HeaderMap, added: &HeaderMap) {
 /// The policy: the configured origins (`*` for any), any method, the
 /// request headers clients send, and the response headers they read.
 fn layer(settings: &ServerSettings, request_id: HeaderName) -> CorsLayer {
-    let origins = &settings.cors_origins;
-    let allow_origin = if origins.iter().any(|o| o == "*") {
-        AllowOrigin::any()
-    } else {
-        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    let allow_origin = match &settings.cors_origins {
+        CorsOrigins::Any => AllowOrigin::any(),
+        CorsOrigins::Listed(origins) => AllowOrigin::list(origins.iter().cloned()),
     };
     CorsLayer::new()
         .allow_origin(allow_origin)

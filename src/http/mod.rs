@@ -28,7 +28,6 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
-pub use conditional::CacheControl;
 pub use extract::AuthUser;
 pub use request_log::RequestLogLayer;
 

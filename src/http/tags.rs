@@ -62,6 +62,6 @@ pub async fn list_tags(
     Ok(serve(
         entry,
         &request,
-        Caching::Public(&app.cache_control.tags),
+        Caching::Public(&app.settings.cache.control.tags),
     ))
 }

@@ -119,7 +119,7 @@ pub async fn find_user(
     Ok(serve(
         entry,
         &request,
-        Caching::Public(&app.cache_control.article),
+        Caching::Public(&app.settings.cache.control.article),
     ))
 }
 

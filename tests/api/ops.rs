@@ -224,7 +224,8 @@ async fn a_cors_preflight_on_articles_is_answered() {
 async fn with_listed_origins_every_read_varies_on_origin_and_names_only_listed_ones() {
     let listed = "https://app.example.com";
     let app = TestApp::with_settings(Backend::Sqlite, |s| {
-        s.server.cors_origins = vec![listed.to_owned()];
+        s.server.cors_origins =
+            feedgate::config::CorsOrigins::Listed(vec![listed.parse().unwrap()]);
     })
     .await;
     let get = |origin: Option<&str>| {

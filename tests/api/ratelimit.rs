@@ -216,7 +216,7 @@ async fn forwarding_headers_count_only_from_trusted_proxies() {
     let app = TestApp::with_settings(Backend::Sqlite, |s| {
         generous(s);
         s.rate_limit.signup = per_minute(1);
-        s.rate_limit.trusted_proxies = vec!["10.0.0.0/8".into()];
+        s.rate_limit.trusted_proxies = vec!["10.0.0.0/8".parse().unwrap()];
     })
     .await;
     let via = |peer: &'static str, forwarded_for: &'static str, username: &'static str| {
