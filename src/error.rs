@@ -309,6 +309,14 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(error = %cause, "database unavailable");
                 ApiError::Unavailable("the database is unavailable; retry shortly".into())
             }
+            StoreError::CommitUnknown(cause) => {
+                tracing::warn!(error = %cause, "database did not confirm a commit");
+                ApiError::Unavailable(
+                    "the database did not confirm the write: it may have been made; \
+                     read before retrying"
+                        .into(),
+                )
+            }
             other => ApiError::internal(other),
         }
     }

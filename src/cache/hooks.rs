@@ -10,14 +10,13 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use super::key::{Family, Key};
-use super::stamp::Bump;
 
 /// Runs between a load's database read and its cache fill.
 pub type FillHook = Arc<dyn Fn(&Key) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 /// Runs between an invalidation's local bump and its bump in Redis.
 pub type BumpHook =
-    Arc<dyn Fn(&[Family], Bump) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+    Arc<dyn Fn(&[Family]) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 #[derive(Default)]
 pub struct Hooks {
@@ -51,10 +50,10 @@ impl Hooks {
         }
     }
 
-    pub(super) async fn before_shared_bump(&self, families: &[Family], bump: Bump) {
+    pub(super) async fn before_shared_bump(&self, families: &[Family]) {
         let hook = self.bump.read().expect("not poisoned").clone();
         if let Some(hook) = hook {
-            hook(families, bump).await;
+            hook(families).await;
         }
     }
 }

@@ -39,7 +39,6 @@ use std::time::{Duration, Instant};
 pub use entry::{Coding, Entry, entity_tag};
 pub use key::{Families, Family, FeedName, Key, Order, RouteFamily};
 pub use l1::Cached;
-pub use stamp::Bump;
 
 use crate::config::CacheSettings;
 use crate::redis_link::RedisLink;
@@ -244,10 +243,9 @@ impl Cache {
         Fut: Future<Output = Result<Loaded, StoreError>>,
     {
         crate::metrics::cache_lookup(Tier::L1, key.route, false);
-        // Past its fresh time, or only writes that have not committed (or
-        // failed) since: it still shows the committed state, if the
-        // database is down. (A current stamp is a committed state too.)
-        let stale = found.filter(|cached| self.is_committed_state(cached));
+        // Past its fresh time, but no write committed since it was loaded:
+        // it still shows the committed state, if the database is down.
+        let stale = found.filter(|cached| self.is_current(cached));
         if let Some(cached) = &stale
             && self.database_down.load(Ordering::Acquire)
             && self.within_stale_window(cached)
@@ -320,13 +318,6 @@ impl Cache {
             .stamp
             .as_ref()
             .is_some_and(|stamp| self.generations.is_current(stamp))
-    }
-
-    fn is_committed_state(&self, cached: &Cached) -> bool {
-        cached
-            .stamp
-            .as_ref()
-            .is_some_and(|stamp| self.generations.is_committed_state(stamp))
     }
 
     fn is_fresh(&self, cached: &Cached) -> bool {
@@ -444,38 +435,39 @@ impl Cache {
     }
 
     /// Makes every cached response of these families stale, here and (via
-    /// Redis) everywhere. Never fails: what Redis could not take is recorded
-    /// and repaired by an epoch bump once Redis answers again.
+    /// Redis) everywhere, once a write that touched them has committed (and
+    /// before it answers). Never fails: what Redis could not take is
+    /// recorded and repaired by an epoch bump once Redis answers again.
+    ///
+    /// Nothing is made stale before the commit: until then the cached state
+    /// is the committed one, which anyone may read before the write answers,
+    /// and entries keep serving (and fills keep succeeding) while writes are
+    /// in flight.
     ///
     /// The local generations move before Redis' and again after: a reader
     /// here that took its fence in between could otherwise fetch from Redis
     /// an entry filled from the state before the write, under generations
     /// Redis has not moved yet, and keep it past the write's answer.
-    pub async fn invalidate(&self, families: &[Family], bump: Bump) {
-        self.invalidate_at(families, bump, None).await;
+    pub async fn invalidate(&self, families: &[Family]) {
+        self.invalidate_at(families, None).await;
     }
 
-    /// [`Cache::invalidate`] after a write committed at `position`, which
-    /// is noted before the bump, here and in Redis, and travels with the
+    /// [`Cache::invalidate`] for a write committed at `position`, which is
+    /// noted before the bump, here and in Redis, and travels with the
     /// message: a fill that sees the bump waits for the position.
-    pub async fn invalidate_at(
-        &self,
-        families: &[Family],
-        bump: Bump,
-        position: Option<&Position>,
-    ) {
+    pub async fn invalidate_at(&self, families: &[Family], position: Option<&Position>) {
         if let Some(position) = position {
             self.positions.note(position);
         }
-        self.generations.bump(families, bump);
+        self.generations.bump(families);
         crate::metrics::invalidations_sent(families.len());
         if let Some(l2) = &self.l2 {
             if self.is_subscribed() {
                 #[cfg(feature = "test-hooks")]
-                self.hooks.before_shared_bump(families, bump).await;
-                l2.bump(families, bump, position).await;
-                self.generations.bump(families, bump);
-                if bump == Bump::Committed && l2.is_dirty() {
+                self.hooks.before_shared_bump(families).await;
+                l2.bump(families, position).await;
+                self.generations.bump(families);
+                if l2.is_dirty() {
                     // Redis is reachable but did not take the bump: move
                     // everyone to a new epoch before this write answers,
                     // rather than at the next heartbeat.
@@ -485,6 +477,22 @@ impl Cache {
                 // Known unreachable: don't wait for a timeout; the epoch bump
                 // on reconnection covers what this write could not announce.
                 l2.mark_dirty();
+            }
+        }
+    }
+
+    /// Makes every cached response stale, here and everywhere: for a write
+    /// whose commit is unknown, whose exact changes nobody can tell. Local
+    /// copies go at once; shared ones and other instances' by a new epoch
+    /// now, or when Redis answers again.
+    pub async fn invalidate_all(&self) {
+        self.generations.bump_epoch();
+        crate::metrics::invalidations_sent(1);
+        if let Some(l2) = &self.l2 {
+            l2.mark_dirty();
+            if self.is_subscribed() {
+                let _ = l2.recover().await;
+                self.generations.bump_epoch();
             }
         }
     }

@@ -1,9 +1,9 @@
 //! Generations: the fence that keeps stale data out of the local cache.
 //!
 //! Every family hashes to one of a fixed number of slots. A write bumps its
-//! families' slots before it commits and again after. Each bump takes the
-//! next value of one clock, and a slot keeps the clock's value at its last
-//! bump, so a slot tells not only *whether* it moved but *when*.
+//! families' slots once it has committed, before it answers. Each bump
+//! takes the next value of one clock, and a slot keeps the clock's value at
+//! its last bump, so a slot tells not only *whether* it moved but *when*.
 //!
 //! A load reads the clock first (its [`Fence`]), then reads what it caches,
 //! and only then learns every family its entry depends on: a list page
@@ -19,10 +19,11 @@
 //! slots by chance about once in a thousand writes. The epoch makes
 //! everything stale at once (when invalidations may have been lost).
 //!
-//! Each slot also counts the bumps of writes that committed. An entry that
-//! only failed or unfinished writes have touched still shows the last
-//! committed state, so it may serve as stale-if-error while the database is
-//! down.
+//! Only committed writes bump: until a write commits, what is cached shows
+//! the committed state, which is what anyone may read before the write
+//! answers; so an entry stays served (and fills succeed) while writes are in
+//! flight, and one that no committed write has touched may serve as
+//! stale-if-error while the database is down.
 
 use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,13 +32,8 @@ use super::key::Family;
 
 const SLOTS: usize = 1 << 20;
 
-/// A slot: the clock at its last bump (the high 40 bits: at a thousand
-/// bumps a second it lasts thirty years) and how many committed bumps it
-/// has seen (the low 24 bits, wrapping: only ever compared for equality).
-const COUNT_BITS: u32 = 24;
-const COUNT_MASK: u64 = (1 << COUNT_BITS) - 1;
-
 pub struct Generations {
+    /// The clock at each slot's last bump.
     slots: Box<[AtomicU64]>,
     clock: AtomicU64,
     epoch: AtomicU64,
@@ -60,26 +56,6 @@ pub struct Stamp {
     marks: Box<[(u32, u64)]>,
 }
 
-/// Whether a bump announces a committed write or one that may not commit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Bump {
-    /// Before a write commits, or after one that failed.
-    Pending,
-    /// After a write committed.
-    Committed,
-}
-
-impl Bump {
-    /// The bump that follows a write: `Committed` if it did.
-    pub fn after(committed: bool) -> Self {
-        if committed {
-            Bump::Committed
-        } else {
-            Bump::Pending
-        }
-    }
-}
-
 impl Default for Generations {
     fn default() -> Self {
         Self {
@@ -89,15 +65,6 @@ impl Default for Generations {
             hasher: Default::default(),
         }
     }
-}
-
-/// When the slot was last bumped.
-fn bumped_at(mark: u64) -> u64 {
-    mark >> COUNT_BITS
-}
-
-fn committed(mark: u64) -> u64 {
-    mark & COUNT_MASK
 }
 
 impl Generations {
@@ -134,14 +101,14 @@ impl Generations {
             .into_iter()
             .map(|slot| (slot, self.mark(slot)))
             .collect();
-        let moved = marks.iter().any(|&(_, mark)| bumped_at(mark) > fence.clock);
+        let moved = marks.iter().any(|&(_, bumped_at)| bumped_at > fence.clock);
         (!moved && self.epoch.load(Ordering::Acquire) == fence.epoch).then_some(Stamp {
             epoch: fence.epoch,
             marks,
         })
     }
 
-    /// No write of any kind since the stamp was taken.
+    /// No write since the stamp was taken.
     pub fn is_current(&self, stamp: &Stamp) -> bool {
         stamp.epoch == self.epoch.load(Ordering::Acquire)
             && stamp
@@ -150,28 +117,12 @@ impl Generations {
                 .all(|&(slot, mark)| self.mark(slot) == mark)
     }
 
-    /// No committed write since the stamp was taken (failed or unfinished
-    /// ones may have bumped it).
-    pub fn is_committed_state(&self, stamp: &Stamp) -> bool {
-        stamp.epoch == self.epoch.load(Ordering::Acquire)
-            && stamp
-                .marks
-                .iter()
-                .all(|&(slot, mark)| committed(self.mark(slot)) == committed(mark))
-    }
-
-    pub fn bump<'a>(&self, families: impl IntoIterator<Item = &'a Family>, bump: Bump) {
+    pub fn bump<'a>(&self, families: impl IntoIterator<Item = &'a Family>) {
         let now = self.clock.fetch_add(1, Ordering::AcqRel) + 1;
-        let counted = u64::from(bump == Bump::Committed);
         for family in families {
-            let slot = &self.slots[self.slot_of(family) as usize];
             // Bumps racing on one slot may land out of order: its time only
             // moves forward.
-            let _ = slot.fetch_update(Ordering::AcqRel, Ordering::Acquire, |mark| {
-                let at = bumped_at(mark).max(now);
-                let count = (committed(mark) + counted) & COUNT_MASK;
-                Some((at << COUNT_BITS) | count)
-            });
+            self.slots[self.slot_of(family) as usize].fetch_max(now, Ordering::AcqRel);
         }
     }
 
@@ -197,7 +148,7 @@ mod tests {
         let a = [Family::Article(1)];
         let b = [Family::Article(2)];
         let (stamp_a, stamp_b) = (stamp(&generations, &a), stamp(&generations, &b));
-        generations.bump(&a, Bump::Committed);
+        generations.bump(&a);
         assert!(!generations.is_current(&stamp_a));
         assert!(generations.is_current(&stamp_b));
     }
@@ -207,7 +158,7 @@ mod tests {
         let generations = Generations::default();
         let key: Vec<Family> = (0..50).map(Family::Article).collect();
         let stamp = stamp(&generations, &key);
-        generations.bump(&[Family::Article(49)], Bump::Pending);
+        generations.bump(&[Family::Article(49)]);
         assert!(!generations.is_current(&stamp));
     }
 
@@ -217,24 +168,12 @@ mod tests {
         let fence = generations.fence();
         // The load learns it shows article 7 only after reading it; a write
         // of article 7 bumped it meanwhile.
-        generations.bump(&[Family::Article(7)], Bump::Committed);
+        generations.bump(&[Family::Article(7)]);
         assert_eq!(generations.stamp(fence, &[Family::Article(7)]), None);
         assert!(generations.stamp(fence, &[Family::Article(8)]).is_some());
         // A bump from before the fence is part of what the load read.
         let fence = generations.fence();
         assert!(generations.stamp(fence, &[Family::Article(7)]).is_some());
-    }
-
-    #[test]
-    fn only_committed_bumps_end_the_committed_state() {
-        let generations = Generations::default();
-        let key = [Family::Articles, Family::Tag("rust".into())];
-        let stamp = stamp(&generations, &key);
-        generations.bump(&key, Bump::Pending);
-        assert!(!generations.is_current(&stamp));
-        assert!(generations.is_committed_state(&stamp));
-        generations.bump(&key[1..], Bump::Committed);
-        assert!(!generations.is_committed_state(&stamp));
     }
 
     #[test]
@@ -245,7 +184,6 @@ mod tests {
         let stamp = stamp(&generations, &key);
         generations.bump_epoch();
         assert!(!generations.is_current(&stamp));
-        assert!(!generations.is_committed_state(&stamp));
         assert_eq!(generations.stamp(fence, &key), None);
     }
 }

@@ -1,10 +1,11 @@
 //! Cross-instance invalidation: every instance subscribes to the Redis
 //! channel on which writers announce the families they bumped.
 //!
-//! Messages: `bump` (a write may commit) or `commit` (a write committed),
-//! then, for a committed write, `@` and its commit position, then one
-//! family per line; `flush` (everything may be stale). The position is
-//! noted before the families are bumped (see `positions`).
+//! Messages: `commit` (a write committed), then `@` and its commit position
+//! if it has one, then one family per line; `flush` (everything may be
+//! stale). The position is noted before the families are bumped (see
+//! `positions`). `bump`, which earlier versions sent before a write
+//! committed, is ignored: the commit's message follows it.
 //!
 //! Pub/sub delivers at most once, so a subscriber that lost its connection
 //! may have missed messages: on every (re)connect the local epoch is bumped,
@@ -22,7 +23,7 @@ use futures_util::StreamExt;
 use super::key::Family;
 use super::l2::L2;
 use super::positions::Positions;
-use super::stamp::{Bump, Generations};
+use super::stamp::Generations;
 use crate::redis_link::RedisLink;
 
 /// How often the subscription is checked with a PING.
@@ -88,6 +89,7 @@ impl Subscriber {
         // instance's, or any instance's during an outage) move the shared
         // tier to a new epoch before serving from it again.
         self.generations.bump_epoch();
+        self.l2.forget_unechoed();
         let _ = self.l2.recover().await;
         self.connected.store(true, Ordering::Release);
         tracing::info!("subscribed to cache invalidations");
@@ -113,11 +115,16 @@ impl Subscriber {
     }
 
     fn apply(&self, payload: &[u8]) {
+        if self.l2.is_own_echo(payload) {
+            return;
+        }
         let text = String::from_utf8_lossy(payload);
         let mut lines = text.lines().peekable();
-        let bump = match lines.next() {
-            Some("bump") => Bump::Pending,
-            Some("commit") => Bump::Committed,
+        match lines.next() {
+            Some("commit") => {}
+            // Announced before a write committed by an earlier version:
+            // the commit's own message follows.
+            Some("bump") => return,
             Some("flush") => {
                 crate::metrics::invalidations_received(1);
                 self.generations.bump_epoch();
@@ -127,7 +134,7 @@ impl Subscriber {
                 tracing::debug!("ignoring an unknown invalidation message");
                 return;
             }
-        };
+        }
         if let Some(position) = lines.peek().and_then(|line| line.strip_prefix('@')) {
             match position.parse() {
                 Ok(position) => self.positions.note(&position),
@@ -139,7 +146,7 @@ impl Subscriber {
         match lines.map(str::parse).collect::<Result<Vec<Family>, ()>>() {
             Ok(families) => {
                 crate::metrics::invalidations_received(families.len());
-                self.generations.bump(&families, bump);
+                self.generations.bump(&families);
             }
             // Unreadable (a newer version's family?): forget everything.
             Err(()) => self.generations.bump_epoch(),

@@ -80,7 +80,7 @@ impl Store {
             .await?;
         let id = inserted_id(&mut tx, &result).await?;
         let written = self.index_article(&mut tx, id, &content.tags).await?;
-        tx.commit().await?;
+        tx.commit().await.map_err(StoreError::at_commit)?;
         self.committed(&mut conn, written).await
     }
 
@@ -114,7 +114,7 @@ impl Store {
             return Err(missing_or_stale(&mut tx, id).await);
         }
         let written = self.index_article(&mut tx, id, &content.tags).await?;
-        tx.commit().await?;
+        tx.commit().await.map_err(StoreError::at_commit)?;
         self.committed(&mut conn, written).await
     }
 
@@ -137,7 +137,7 @@ impl Store {
         }
         let feeds = reindex(&mut tx, self.dialect, id, None).await?;
         reindex_words(&mut tx, id, None).await?;
-        tx.commit().await?;
+        tx.commit().await.map_err(StoreError::at_commit)?;
         self.committed(&mut conn, feeds).await
     }
 

@@ -87,16 +87,18 @@ impl Store {
             .bind(id)
             .fetch_one(&mut *tx)
             .await?;
-        tx.commit().await?;
+        tx.commit().await.map_err(StoreError::at_commit)?;
         self.committed(&mut conn, row.into()).await
     }
 
     pub async fn delete_comment(&self, id: i64) -> Result<Committed<()>, StoreError> {
         let mut conn = self.pool.acquire().await?;
+        // One statement, committed as it runs.
         let result = sqlx::query("DELETE FROM comments WHERE id = ?")
             .bind(id)
             .execute(&mut *conn)
-            .await?;
+            .await
+            .map_err(StoreError::at_commit)?;
         if result.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }

@@ -29,6 +29,11 @@ pub enum StoreError {
     /// answer in time.
     #[error("database unavailable: {0}")]
     Unavailable(#[source] Cause),
+    /// The connection failed while the database was committing a write (or
+    /// just after): it may have been made. Nothing can tell; the caller
+    /// treats it as made (what it changed is made stale) and answers 503.
+    #[error("the database did not confirm a commit: {0}")]
+    CommitUnknown(#[source] Cause),
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
     #[error("migration failed: {0}")]
@@ -55,6 +60,16 @@ impl StoreError {
 }
 
 impl StoreError {
+    /// An error from committing a write: losing the connection then leaves
+    /// the commit unknown; anything the database answered means it rolled
+    /// back.
+    pub fn at_commit(err: sqlx::Error) -> Self {
+        match StoreError::from(err) {
+            StoreError::Unavailable(cause) => StoreError::CommitUnknown(cause),
+            other => other,
+        }
+    }
+
     /// The database did not answer within `what`'s time limit.
     pub fn timed_out(what: &'static str) -> Self {
         StoreError::Unavailable(Arc::new(std::io::Error::new(

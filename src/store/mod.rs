@@ -239,7 +239,9 @@ impl Store {
     }
 
     /// `value` with the position of the commit just made on `conn`
-    /// (`@@last_gtid`, which MariaDB keeps per session).
+    /// (`@@last_gtid`, which MariaDB keeps per session). If it cannot be
+    /// read, the write is made but where is unknown: as for a commit left
+    /// unconfirmed, the caller makes stale what it changed and answers 503.
     async fn committed<T>(
         &self,
         conn: &mut AnyConnection,
@@ -248,7 +250,13 @@ impl Store {
         let position = if self.mariadb {
             let text: String = sqlx::query_scalar("SELECT @@last_gtid")
                 .fetch_one(conn)
-                .await?;
+                .await
+                .map_err(|err| match StoreError::from(err) {
+                    StoreError::Unavailable(cause) | StoreError::CommitUnknown(cause) => {
+                        StoreError::CommitUnknown(cause)
+                    }
+                    other => StoreError::CommitUnknown(std::sync::Arc::new(other)),
+                })?;
             parse_position(&text)
         } else {
             None

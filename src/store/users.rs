@@ -65,7 +65,7 @@ impl Store {
             .await?;
             let id = inserted_id(&mut tx, &result).await?;
             let user = find_user(&mut tx, id).await?;
-            tx.commit().await?;
+            tx.commit().await.map_err(StoreError::at_commit)?;
             self.committed(&mut conn, user).await
         }
         .await
@@ -238,7 +238,7 @@ impl Store {
                     .await?;
             }
             let user = find_user(&mut tx, id).await?;
-            tx.commit().await?;
+            tx.commit().await.map_err(StoreError::at_commit)?;
             self.committed(&mut conn, user).await
         }
         .await
@@ -259,7 +259,7 @@ impl Store {
                 .bind(user_id)
                 .execute(&mut *tx)
                 .await?;
-            tx.commit().await?;
+            tx.commit().await.map_err(StoreError::at_commit)?;
             self.committed(&mut conn, ()).await
         }
         .await

@@ -70,9 +70,6 @@ impl Writer {
             // "No such article" may be cached for the new id: its family is
             // named once the id is known.
             let before = stale::before_commit(None, username, None, Some(listed));
-            self.cache
-                .invalidate(&before, crate::cache::Bump::Pending)
-                .await;
             let created = self
                 .store
                 .create_article(author_id, content, derived_slug)
@@ -114,9 +111,6 @@ impl Writer {
                     tags: &content.tags,
                 }),
             );
-            self.cache
-                .invalidate(&before, crate::cache::Bump::Pending)
-                .await;
             match self
                 .store
                 .update_article(id, current.version, &content)
@@ -153,9 +147,6 @@ impl Writer {
                 None,
             );
             before.push(crate::cache::Family::Comments(id));
-            self.cache
-                .invalidate(&before, crate::cache::Bump::Pending)
-                .await;
             match self.store.delete_article(id, current.version).await {
                 Ok(Committed {
                     value: moved,

@@ -3,7 +3,7 @@
 
 use super::retry::retrying;
 use super::{WriteError, Writer};
-use crate::cache::{Bump, Family};
+use crate::cache::Family;
 use crate::domain::{Comment, Viewer};
 use crate::store::{Committed, StoreError};
 
@@ -21,7 +21,6 @@ impl Writer {
         retrying(false, || async {
             self.visible_article(article_id, author).await?;
             let before = [Family::Comments(article_id)];
-            self.cache.invalidate(&before, Bump::Pending).await;
             match self.store.create_comment(article_id, author_id, body).await {
                 Ok(Committed {
                     value: comment,
@@ -61,16 +60,12 @@ impl Writer {
                 Family::Comments(comment.article_id),
                 Family::Comment(comment.id),
             ];
-            self.cache.invalidate(&families, Bump::Pending).await;
             match self.store.delete_comment(comment.id).await {
                 Ok(done) => {
                     self.committed(&families, done.position.as_ref()).await;
                     Ok(())
                 }
-                Err(StoreError::NotFound) => {
-                    self.cache.invalidate(&families, Bump::Pending).await;
-                    Err(WriteError::NotFound("no such comment"))
-                }
+                Err(StoreError::NotFound) => Err(WriteError::NotFound("no such comment")),
                 Err(err) => Err(self.failed(&families, err).await),
             }
         })

@@ -2,8 +2,9 @@
 //! whole of it: reads what it changes, checks who may make it and the
 //! client's precondition, applies it in one transaction, and makes stale
 //! exactly the cached responses it changed, as typed families (see
-//! `stale`), once before it may commit and once after, whatever the outcome;
-//! the CDN is asked to purge only what a committed write changed. A write
+//! `stale`), once it has committed and before it answers; the CDN is asked
+//! to purge only what a committed write changed. Nothing is made stale
+//! before the commit: until then the cached state is the committed one. A write
 //! that loses a race it did not choose is made again under one policy
 //! (`retry`). Articles (`articles`), comments (`comments`), users (`users`)
 //! and sessions, the token endpoint's writes (`tokens`).
@@ -21,7 +22,7 @@ use tokio::sync::{Mutex, MutexGuard};
 
 pub use articles::Precondition;
 
-use crate::cache::{Bump, Cache, Family};
+use crate::cache::{Cache, Family};
 use crate::error::ApiError;
 use crate::reads::Reader;
 use crate::store::{Committed, Position, Store, StoreError};
@@ -97,36 +98,43 @@ impl Writer {
     /// everywhere (and fills wait for the position), and the CDN is asked
     /// to purge it.
     async fn committed(&self, families: &[Family], position: Option<&Position>) {
-        self.cache
-            .invalidate_at(families, Bump::Committed, position)
-            .await;
+        self.cache.invalidate_at(families, position).await;
         self.cache.purge(families);
     }
 
-    /// After a write failed: what it named before is bumped once more (it
-    /// may have been refilled from the unchanged state meanwhile, which is
-    /// harmless, but a write that did commit and then lost its answer must
-    /// not leave the old state cached). Hands the error back.
+    /// After a write failed. A write the database rolled back changed
+    /// nothing. One whose commit is unknown (the connection went while it
+    /// committed) is taken as made: what it named is stale at the primary's
+    /// position, if that can be read, and since what it moved in its feeds
+    /// cannot be told, so is everything else. Hands the error back.
     async fn failed(&self, families: &[Family], err: StoreError) -> WriteError {
-        self.cache.invalidate(families, Bump::Pending).await;
+        self.after_failure(families, &err).await;
         err.into()
     }
 
-    /// Runs a prepared store write between the invalidations of
-    /// `families`: before it may commit, and after, whatever the outcome.
+    async fn after_failure(&self, families: &[Family], err: &StoreError) {
+        if matches!(err, StoreError::CommitUnknown(_)) {
+            let position = self.store.primary_position().await.ok().flatten();
+            self.cache.invalidate_at(families, position.as_ref()).await;
+            self.cache.invalidate_all().await;
+            self.cache.purge(families);
+        }
+    }
+
+    /// Runs a prepared store write that changes `families`, and makes them
+    /// stale once it committed (or may have).
     async fn around<T>(
         &self,
         families: &[Family],
         write: impl Future<Output = Result<Committed<T>, StoreError>>,
     ) -> Result<T, StoreError> {
-        self.cache.invalidate(families, Bump::Pending).await;
         match write.await {
             Ok(done) => {
                 self.committed(families, done.position.as_ref()).await;
                 Ok(done.value)
             }
             Err(err) => {
-                self.cache.invalidate(families, Bump::Pending).await;
+                self.after_failure(families, &err).await;
                 Err(err)
             }
         }

@@ -5,7 +5,6 @@
 use super::super::Loaded;
 use super::super::entry::Entry;
 use super::super::key::Family;
-use super::super::stamp::Bump;
 use crate::store::Position;
 
 /// Stored for "no such resource" (negative caching).
@@ -20,17 +19,10 @@ pub fn parse_generation(bytes: &[u8]) -> Option<u64> {
     std::str::from_utf8(bytes).ok()?.parse().ok()
 }
 
-/// `bump` or `commit`, then a committed write's position as `@position`,
-/// then one family per line; see `sync`.
-pub fn invalidation_message(
-    families: &[Family],
-    bump: Bump,
-    position: Option<&Position>,
-) -> String {
-    let mut message = String::from(match bump {
-        Bump::Pending => "bump",
-        Bump::Committed => "commit",
-    });
+/// `commit`, then the write's position as `@position`, then one family
+/// per line; see `sync`.
+pub fn invalidation_message(families: &[Family], position: Option<&Position>) -> String {
+    let mut message = String::from("commit");
     if let Some(position) = position {
         message.push_str("\n@");
         message.push_str(&position.to_string());
@@ -137,19 +129,12 @@ mod tests {
     }
 
     #[test]
-    fn messages_name_the_kind_of_bump_and_each_family() {
+    fn messages_name_the_position_and_each_family() {
         let families = [Family::Article(1), Family::Tag("rust".into())];
-        assert_eq!(
-            invalidation_message(&families, Bump::Committed, None),
-            "commit\na:1\nt:rust"
-        );
-        assert_eq!(
-            invalidation_message(&families[..1], Bump::Pending, None),
-            "bump\na:1"
-        );
+        assert_eq!(invalidation_message(&families, None), "commit\na:1\nt:rust");
         let position: Position = "0-11-42".parse().unwrap();
         assert_eq!(
-            invalidation_message(&families[..1], Bump::Committed, Some(&position)),
+            invalidation_message(&families[..1], Some(&position)),
             "commit\n@0-11-42\na:1"
         );
     }

@@ -36,16 +36,17 @@
 mod codec;
 mod keys;
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::future::join_all;
 use redis::{Script, Value};
+use xxhash_rust::xxh3::xxh3_64;
 
 use super::Loaded;
 use super::key::{Family, Key};
-use super::stamp::Bump;
 use crate::redis_link::{Conn, LinkError, RedisLink};
 use crate::store::Position;
 pub use codec::Generations;
@@ -91,7 +92,15 @@ pub struct L2 {
     cluster_whole: AtomicBool,
     /// When Redis last refused a write for lack of memory (epoch ms).
     refused_write_at: AtomicI64,
+    /// Invalidations published here whose echo has not come back (by
+    /// hash, with a count). The channel brings each back to its sender,
+    /// which bumped its own generations already; bumping again would throw
+    /// away what readers refilled in between.
+    unechoed: Mutex<HashMap<u64, u32>>,
 }
+
+/// More unechoed messages than this means echoes are being lost: start over.
+const MAX_UNECHOED: usize = 4096;
 
 impl L2 {
     pub fn new(settings: L2Settings<'_>) -> Self {
@@ -106,6 +115,7 @@ impl L2 {
             dirty: AtomicBool::new(false),
             cluster_whole: AtomicBool::new(true),
             refused_write_at: AtomicI64::new(i64::MIN),
+            unechoed: Mutex::new(HashMap::new()),
         }
     }
 
@@ -264,7 +274,7 @@ impl L2 {
     /// A committed write's `position` is recorded in the shared position
     /// first, so whoever reads a generation it bumped reads the position
     /// after it too; the message carries it as well.
-    pub async fn bump(&self, families: &[Family], bump: Bump, position: Option<&Position>) {
+    pub async fn bump(&self, families: &[Family], position: Option<&Position>) {
         let keys: Vec<String> = families
             .iter()
             .filter(|f| f.is_shared())
@@ -272,7 +282,7 @@ impl L2 {
             .collect();
         if self.is_dirty() {
             if self
-                .publish(invalidation_message(families, bump, position))
+                .publish_own(invalidation_message(families, position))
                 .await
                 .is_err()
             {
@@ -315,10 +325,52 @@ impl L2 {
             })
             .await;
         let published = self
-            .publish(invalidation_message(families, bump, position))
+            .publish_own(invalidation_message(families, position))
             .await;
         if bumped.is_err() || published.is_err() {
             self.mark_dirty();
+        }
+    }
+
+    /// Publishes one of this instance's invalidations, noting it so that
+    /// its echo is not applied again here.
+    async fn publish_own(&self, message: String) -> Result<(), LinkError> {
+        let hash = xxh3_64(message.as_bytes());
+        {
+            let mut unechoed = self.unechoed.lock().expect("not poisoned");
+            if unechoed.len() >= MAX_UNECHOED {
+                unechoed.clear();
+            }
+            *unechoed.entry(hash).or_default() += 1;
+        }
+        let published = self.publish(message).await;
+        if published.is_err() {
+            self.take_unechoed(hash);
+        }
+        published
+    }
+
+    /// Whether `payload` is the echo of one of this instance's own
+    /// invalidations (each echo is recognised once).
+    pub fn is_own_echo(&self, payload: &[u8]) -> bool {
+        self.take_unechoed(xxh3_64(payload))
+    }
+
+    /// Forgets the invalidations whose echo may never come (the
+    /// subscription was lost); their echoes, if they come, are applied.
+    pub fn forget_unechoed(&self) {
+        self.unechoed.lock().expect("not poisoned").clear();
+    }
+
+    fn take_unechoed(&self, hash: u64) -> bool {
+        let mut unechoed = self.unechoed.lock().expect("not poisoned");
+        match unechoed.get_mut(&hash) {
+            Some(1) => unechoed.remove(&hash).is_some(),
+            Some(count) => {
+                *count -= 1;
+                true
+            }
+            None => false,
         }
     }
 

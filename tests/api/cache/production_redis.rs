@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
-use feedgate::cache::Bump;
 use feedgate::cache::hooks::BumpHook;
 use feedgate::config::{RedisMode, Secret, Settings};
 use feedgate::domain::Role;
@@ -373,8 +372,8 @@ async fn on_a_redis_cluster_instances_share_entries_and_hear_each_others_writes(
 }
 
 /// The writing instance's own reads between its local bump and Redis' bump
-/// of a committed write: one that fetches, from Redis, a copy filled after
-/// the write's first bump but from the row before its commit must not be
+/// of a committed write: one that fetches, from Redis, a copy filled from
+/// the row before its commit must not be
 /// kept past the write's answer. (On a Redis Cluster the window is as long
 /// as a bump's round trip to another node, or a script reloaded there.)
 #[tokio::test]
@@ -385,8 +384,8 @@ async fn on_a_cluster_the_writer_never_keeps_a_copy_fetched_between_its_local_an
     let id = publish(&writer, &ada, "Old", &[]).await;
     let uri = article_uri(id);
 
-    // Hold the write between its first bump and its commit: the row is
-    // locked by another transaction.
+    // Hold the write before its commit: the row is locked by another
+    // transaction.
     let mut lock = MySqlConnection::connect(writer.db.url()).await.unwrap();
     sqlx::query("BEGIN").execute(&mut lock).await.unwrap();
     sqlx::query("SELECT id FROM articles WHERE id = ? FOR UPDATE")
@@ -406,8 +405,8 @@ async fn on_a_cluster_the_writer_never_keeps_a_copy_fetched_between_its_local_an
     let hook: BumpHook = {
         let (reached, release) = (reached.clone(), release.clone());
         let armed = Arc::new(AtomicBool::new(true));
-        Arc::new(move |_, bump| {
-            let hold = bump == Bump::Committed && armed.swap(false, Ordering::SeqCst);
+        Arc::new(move |_| {
+            let hold = armed.swap(false, Ordering::SeqCst);
             let (reached, release) = (reached.clone(), release.clone());
             Box::pin(async move {
                 if hold {
@@ -434,8 +433,7 @@ async fn on_a_cluster_the_writer_never_keeps_a_copy_fetched_between_its_local_an
         })
         .await;
         assert!(waiting.is_some(), "the write never reached its update");
-        // Another instance fills Redis from the row as it was, under the
-        // generations of the write's first bump.
+        // Another instance fills Redis from the row as it was.
         assert_eq!(title(&other.get(&uri, None).await), "Old");
         // The write commits, and is held again between its local and its
         // Redis bump; the writer's own read then may still see the old
