@@ -219,3 +219,85 @@ async fn once_the_database_is_known_down_every_reader_of_a_cached_page_is_answer
     assert_eq!(title(&app.get(&article_uri(id), None).await), "After");
     assert_eq!(titles(&app.get(ARTICLES, None).await), ["After"]);
 }
+
+#[tokio::test]
+async fn a_write_the_database_rolled_back_makes_nothing_stale() {
+    let proxy = mysql_proxy().await;
+    let app = app_behind_proxy(&proxy, |_| {}).await;
+    let ada = app.user("ada", Role::Author).await;
+    let id = publish(&app, &ada, "Before", &["rust"]).await;
+    let pages = [
+        article_uri(id),
+        ARTICLES.to_owned(),
+        format!("{ARTICLES}?tag=rust"),
+    ];
+    for page in &pages {
+        assert_eq!(app.get(page, None).await.status, StatusCode::OK);
+    }
+
+    proxy.cut_when_client_sends(b"UPDATE articles");
+    let patch = app
+        .patch(&article_uri(id), json!({"title": "Lost"}), Some(&ada.token))
+        .await;
+    patch.problem(StatusCode::SERVICE_UNAVAILABLE);
+    proxy.restore().await;
+
+    let loads = app.state.cache.loads();
+    for page in &pages {
+        assert!(!app.get(page, None).await.text().contains("Lost"));
+    }
+    assert_eq!(
+        app.state.cache.loads(),
+        loads,
+        "a write that never committed made cached pages reload"
+    );
+}
+
+#[tokio::test]
+async fn a_write_whose_commit_is_unknown_makes_every_cached_page_stale() {
+    let proxy = mysql_proxy().await;
+    let app = app_behind_proxy(&proxy, |_| {}).await;
+    let ada = app.user("ada", Role::Author).await;
+    let grace = app.user("grace", Role::Author).await;
+    let id = publish(&app, &ada, "Before", &["rust"]).await;
+    let elsewhere = publish(&app, &grace, "Elsewhere", &["go"]).await;
+    let pages = [
+        article_uri(id),
+        format!("{ARTICLES}?tag=rust"),
+        article_uri(elsewhere),
+        format!("{ARTICLES}?tag=go"),
+    ];
+    for page in &pages {
+        assert_eq!(app.get(page, None).await.status, StatusCode::OK);
+    }
+
+    // The connection goes as the write commits: nobody can tell whether
+    // the database made it, nor what it moved.
+    proxy.cut_when_client_sends(b"COMMIT");
+    let patch = app
+        .patch(
+            &article_uri(id),
+            json!({"title": "Unknown"}),
+            Some(&ada.token),
+        )
+        .await;
+    patch.problem(StatusCode::SERVICE_UNAVAILABLE);
+    proxy.restore().await;
+
+    for page in &pages {
+        let loads = app.state.cache.loads();
+        assert_eq!(app.get(page, None).await.status, StatusCode::OK);
+        assert_eq!(
+            app.state.cache.loads(),
+            loads + 1,
+            "{page} was served from before a write that may have committed"
+        );
+    }
+    use sqlx::Connection;
+    let stored: String = sqlx::query_scalar("SELECT title FROM articles WHERE id = ?")
+        .bind(id)
+        .fetch_one(&mut sqlx::MySqlConnection::connect(app.db.url()).await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(title(&app.get(&article_uri(id), None).await), stored);
+}
