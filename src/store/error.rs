@@ -1,4 +1,6 @@
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 /// Why the database could not be used, kept whole for the log.
 pub type Cause = Arc<dyn std::error::Error + Send + Sync>;
@@ -70,6 +72,20 @@ impl StoreError {
         }
     }
 
+    /// Whether a connection broke under the call (reset, closed, refused),
+    /// as opposed to the database timing out or refusing the statement.
+    /// Nothing was committed, and the next connection from the pool is
+    /// checked first: the call may be made again at once.
+    pub fn is_broken_connection(&self) -> bool {
+        let StoreError::Unavailable(cause) = self else {
+            return false;
+        };
+        matches!(
+            cause.downcast_ref::<sqlx::Error>(),
+            Some(sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::WorkerCrashed)
+        )
+    }
+
     /// The database did not answer within `what`'s time limit.
     pub fn timed_out(what: &'static str) -> Self {
         StoreError::Unavailable(Arc::new(std::io::Error::new(
@@ -118,12 +134,41 @@ impl From<sqlx::Error> for StoreError {
                 StoreError::Duplicate
             }
             sqlx::Error::Database(db) if is_contention(db.as_ref()) => StoreError::Contended,
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(Arc::new(err)),
+            sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::WorkerCrashed => {
+                connection_failed();
+                StoreError::Unavailable(Arc::new(err))
+            }
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+                StoreError::Unavailable(Arc::new(err))
+            }
             _ => StoreError::Database(err),
         }
     }
+}
+
+/// When a connection to a database last failed, in milliseconds since
+/// [`clock_start`] (0: never). Pooled connections are used unchecked while
+/// the database has been answering; for a while after one failed (a server
+/// restarted, a network cut), each is checked before use, so that the
+/// others that broke with it are not handed to requests.
+static CONNECTION_FAILED_AT: AtomicU64 = AtomicU64::new(0);
+
+/// How long after a failed connection pooled ones are checked before use.
+const CHECK_AFTER_FAILURE: Duration = Duration::from_secs(10);
+
+fn clock_start() -> Instant {
+    static START: OnceLock<Instant> = OnceLock::new();
+    *START.get_or_init(Instant::now)
+}
+
+fn connection_failed() {
+    let now = clock_start().elapsed().as_millis() as u64;
+    CONNECTION_FAILED_AT.store(now.max(1), Ordering::Relaxed);
+}
+
+/// Whether a connection failed within [`CHECK_AFTER_FAILURE`].
+pub(super) fn connection_failed_recently() -> bool {
+    let at = CONNECTION_FAILED_AT.load(Ordering::Relaxed);
+    at != 0
+        && clock_start().elapsed().as_millis() as u64 <= at + CHECK_AFTER_FAILURE.as_millis() as u64
 }

@@ -112,7 +112,12 @@ impl Reads {
         } else {
             crate::metrics::db_read(self.target);
         }
-        read(self.primary.clone()).await
+        match read(self.primary.clone()).await {
+            // A pooled connection that broke while idle: its siblings are
+            // checked before use now, so one more try finds a live one.
+            Err(err) if err.is_broken_connection() => read(self.primary.clone()).await,
+            answer => answer,
+        }
     }
 
     pub async fn find_article(&self, id: i64) -> Result<Option<Article>, StoreError> {

@@ -20,7 +20,6 @@ use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row};
 
 use super::{Position, Store, StoreError};
@@ -169,11 +168,12 @@ impl Replicas {
     pub(super) fn open(primary: &Store, settings: &DatabaseSettings) -> Result<Self, StoreError> {
         let mut servers = Vec::with_capacity(settings.replica_urls.len());
         for url in &settings.replica_urls {
-            let pool = AnyPoolOptions::new()
-                .max_connections(settings.max_connections)
-                .acquire_timeout(Duration::from_millis(settings.replica_acquire_timeout_ms))
-                .after_connect(|conn, _| Box::pin(super::prepare_mysql_session(conn)))
-                .connect_lazy(url.expose())?;
+            let pool = super::pool_options(
+                settings.max_connections,
+                settings.replica_acquire_timeout_ms,
+            )
+            .after_connect(|conn, _| Box::pin(super::prepare_mysql_session(conn)))
+            .connect_lazy(url.expose())?;
             let name = server_name(url.expose());
             crate::metrics::replica_in_rotation(&name, false);
             servers.push(Replica {

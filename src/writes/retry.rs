@@ -4,7 +4,9 @@
 //! for a write without a precondition) another write of the same article
 //! landed between its read and its own. One budget covers both, with
 //! random pauses whose range doubles, so writers that keep colliding
-//! spread out; past it, the last error stands.
+//! spread out; past it, the last error stands. A write whose connection
+//! broke before it committed is made once more, at once: the pool checks
+//! connections before use after one broke, so the next is a live one.
 
 use std::time::Duration;
 
@@ -53,6 +55,10 @@ where
         let retry = match result.as_ref().err().and_then(FromStore::store_error) {
             Some(StoreError::Contended) => tries < ATTEMPTS,
             Some(StoreError::Stale) => overtaken && tries < ATTEMPTS,
+            Some(err) if err.is_broken_connection() && tries == 1 => {
+                tries += 1;
+                continue;
+            }
             _ => false,
         };
         if !retry {
@@ -99,6 +105,28 @@ mod tests {
             .await;
             assert_eq!(calls.load(Ordering::Relaxed), expected);
             assert_eq!(result.is_ok(), overtaken);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_broken_connection_is_tried_once_more_and_a_timeout_not_at_all() {
+        let broken = || {
+            StoreError::Unavailable(std::sync::Arc::new(sqlx::Error::Io(
+                std::io::ErrorKind::ConnectionReset.into(),
+            )))
+        };
+        for (error, expected) in [
+            (broken as fn() -> StoreError, 2),
+            (|| StoreError::timed_out("a read"), 1),
+        ] {
+            let calls = AtomicU32::new(0);
+            let result: Result<(), StoreError> = retrying(false, || async {
+                calls.fetch_add(1, Ordering::Relaxed);
+                Err(error())
+            })
+            .await;
+            assert!(matches!(result, Err(StoreError::Unavailable(_))));
+            assert_eq!(calls.load(Ordering::Relaxed), expected);
         }
     }
 }
