@@ -8,6 +8,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "api/support/tcp.rs"]
+mod tcp;
+
 /// A `feedgate serve` child on a free port with a fresh SQLite file; killed
 /// and cleaned up on drop.
 struct Server {
@@ -166,7 +169,15 @@ fn shutdown_ends_at_its_deadline_with_a_stalled_connection_open() {
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
         .unwrap();
     // Let the server take the bytes in before it is told to stop.
-    std::thread::sleep(Duration::from_millis(200));
+    let client = stalled.local_addr().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !tcp::caught_up(server.addr, client) {
+        assert!(
+            Instant::now() < deadline,
+            "the server never read the request"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let took = server.terminate();
     assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
     let (_, _) = read_until_closed(&mut stalled);

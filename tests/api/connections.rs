@@ -12,7 +12,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
 
 use crate::ratelimit::{generous, per_minute};
-use crate::support::{Backend, TestApp};
+use crate::support::{Backend, TestApp, tcp};
 
 /// `app` served by `feedgate::server::serve` on a free local port.
 struct Serving {
@@ -87,14 +87,19 @@ fn post_head(path: &str, length: usize, extra: &str) -> String {
     )
 }
 
-/// Sends a request head, then its body a moment later (as a client that
-/// writes them separately does), and reads the answer.
+/// Sends a request head, then its body once the server has read the head
+/// (as a client that writes them separately does), and reads the answer.
 async fn post_in_two_parts(stream: &mut TcpStream, path: &str, body: &str) -> (String, Vec<u8>) {
     stream
         .write_all(post_head(path, body.len(), "").as_bytes())
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    let (server, client) = (stream.peer_addr().unwrap(), stream.local_addr().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !tcp::caught_up(server, client) {
+        assert!(Instant::now() < deadline, "the server never read the head");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     // The server may have answered and closed already: that is the point.
     let _ = stream.write_all(body.as_bytes()).await;
     read_response(stream).await.expect("an answer")
@@ -199,14 +204,21 @@ async fn a_client_that_never_reads_its_responses_is_cut_off() {
     let socket = TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     let mut stream = socket.connect(served.addr).await.expect("connected");
+    let client = stream.local_addr().unwrap();
     let pipeline = request.repeat(PIPELINED);
     let (mut reader, mut writer) = stream.split();
     let sending = writer.write_all(pipeline.as_bytes());
     // The server stops reading requests while its answers wait: do not
     // wait for all of them to be taken.
     let _ = tokio::time::timeout(Duration::from_secs(1), sending).await;
-    // Read nothing for a while: the server's answers back up.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Read nothing while the server's answers back up, until it lets the
+    // connection go (or for 10 s, after which the reading below tells).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tcp::server_end(served.addr, client).is_some_and(|end| end.open)
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // Now read: a cut-off connection ends before every answer came.
     let started = Instant::now();

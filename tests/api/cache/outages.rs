@@ -10,10 +10,131 @@ use feedgate::domain::Role;
 use serde_json::json;
 
 use super::{
-    ARTICLES, app_behind_proxy, article_uri, publish, redis_sibling, retitle, subscribed, title,
-    titles,
+    ARTICLES, app_behind_proxy, article_uri, metric, metrics_text, publish, redis_sibling, retitle,
+    subscribed, tag_counts, title, titles,
 };
 use crate::support::{SharedRedis, mysql_proxy};
+
+#[tokio::test]
+async fn with_the_database_cut_off_cached_reads_answer_and_the_rest_fail_fast_with_503() {
+    let proxy = mysql_proxy().await;
+    let app = app_behind_proxy(&proxy, |_| {}).await;
+    let ada = app.user("ada", Role::Author).await;
+    let cached = publish(&app, &ada, "Cached", &["rust"]).await;
+    let uncached = publish(&app, &ada, "Uncached", &[]).await;
+    let warm = app.get(&article_uri(cached), None).await;
+    assert_eq!(title(&warm), "Cached");
+
+    proxy.cut();
+    let read = app.get(&article_uri(cached), None).await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.text());
+    assert_eq!(read.body, warm.body);
+    let problem = app
+        .get(&article_uri(uncached), None)
+        .await
+        .problem(StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(problem["code"], "unavailable", "{problem}");
+    let started = Instant::now();
+    let patch = app
+        .patch(
+            &article_uri(cached),
+            json!({"title": "Lost"}),
+            Some(&ada.token),
+        )
+        .await;
+    let took = started.elapsed();
+    patch.problem(StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        took < Duration::from_secs(3),
+        "the failing PATCH took {took:?}"
+    );
+    let health = app.get("/readyz", None).await;
+    assert_eq!(
+        health.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        health.text()
+    );
+
+    proxy.restore().await;
+    let after = app.get(&article_uri(cached), None).await;
+    assert_eq!(title(&after), "Cached");
+    assert_eq!(after.json()["version"], 1, "{}", after.text());
+    assert_eq!(
+        title(&app.get(&article_uri(uncached), None).await),
+        "Uncached"
+    );
+    retitle(&app, &ada, cached, "Recovered").await;
+    assert_eq!(
+        title(&app.get(&article_uri(cached), None).await),
+        "Recovered"
+    );
+}
+
+#[tokio::test]
+async fn a_write_cut_off_mid_transaction_leaves_the_article_as_it_was() {
+    let proxy = mysql_proxy().await;
+    let app = app_behind_proxy(&proxy, |_| {}).await;
+    let ada = app.user("ada", Role::Author).await;
+    let id = publish(&app, &ada, "Old", &["rust"]).await;
+    let uri = article_uri(id);
+    assert_eq!(title(&app.get(&uri, None).await), "Old");
+
+    // Linking two tags is the last statement of a write with two tags: by
+    // then the row is updated and the old links deleted, uncommitted.
+    proxy.cut_when_client_sends(b"WHERE name IN (?, ?)");
+    let patch = app
+        .patch(
+            &uri,
+            json!({"title": "Half", "tags": ["go", "zig"]}),
+            Some(&ada.token),
+        )
+        .await;
+    patch.problem(StatusCode::SERVICE_UNAVAILABLE);
+    proxy.restore().await;
+
+    let read = app.get(&uri, None).await;
+    assert_eq!(title(&read), "Old");
+    assert_eq!(read.json()["tags"], json!(["rust"]), "{}", read.text());
+    assert_eq!(read.json()["version"], 1, "{}", read.text());
+    assert!(titles(&app.get(&format!("{ARTICLES}?tag=go"), None).await).is_empty());
+    assert_eq!(
+        tag_counts(&app.get("/api/v1/tags", None).await),
+        json!([{"name": "rust", "articles": 1}])
+    );
+}
+
+#[tokio::test]
+async fn past_its_ttl_an_entry_is_served_stale_while_the_database_is_down() {
+    let proxy = mysql_proxy().await;
+    let app = app_behind_proxy(&proxy, |s| {
+        s.cache.ttl_secs = 1;
+        s.cache.stale_if_error_secs = 3600;
+    })
+    .await;
+    let ada = app.user("ada", Role::Author).await;
+    let id = publish(&app, &ada, "Stale but fine", &[]).await;
+    let warm = app.get(&article_uri(id), None).await;
+    assert_eq!(title(&warm), "Stale but fine");
+
+    app.state.cache.hooks.advance(Duration::from_millis(1200));
+    proxy.cut();
+    let loads = app.state.cache.loads();
+    let read = app.get(&article_uri(id), None).await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.text());
+    assert_eq!(read.body, warm.body);
+    assert_eq!(
+        app.state.cache.loads(),
+        loads + 1,
+        "the expired entry was served without trying the database"
+    );
+    let stale = metric(
+        &metrics_text(&app).await,
+        "feedgate_cache_stale_served_total",
+        &[],
+    );
+    assert!(stale >= 1.0, "no stale serving was counted");
+}
 
 #[tokio::test]
 async fn a_failed_write_does_not_stop_cached_articles_and_lists_serving_while_the_database_is_down()

@@ -7,6 +7,7 @@ mod proxy;
 mod redis;
 mod replication;
 mod socket;
+pub mod tcp;
 
 use axum::Router;
 use axum::body::{Body, Bytes, HttpBody};
