@@ -19,7 +19,16 @@ use crate::error::{FieldError, Problem};
     info(
         title = "feedgate",
         description = "A cached article API: articles, comments, tags and users as lightweight JSON. \
-                       Errors are RFC 9457 problem details.",
+                       Errors are RFC 9457 problem details.\n\n\
+                       Reads are answered from a cache. A write makes stale only the cached \
+                       responses whose bytes it changes, once it has committed and before it \
+                       answers: the article itself, every list page that shows it, and in each \
+                       feed it enters, leaves or moves in (every article, its author's, each of \
+                       its tags') the numbered pages of the orders it changes and the pages by \
+                       cursor next to its old and new places. After a 2xx, the instance that \
+                       took the write never serves the state before it; other instances stop \
+                       within milliseconds. A write that answers 503 because the database went \
+                       as it committed may have been made: the cache treats it as made.",
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&BearerAuth),
