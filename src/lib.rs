@@ -3,7 +3,8 @@
 //! Reads flow `http` → `reads` (finished JSON entries, through `cache`) →
 //! `store`; writes flow `http` → `writes` (which names what each write makes
 //! stale) → `store`. `domain` holds the nouns and rules, `auth` identity,
-//! `config` settings, `views` the JSON shapes.
+//! `config` settings, `views` the JSON shapes, `labels` the names metrics
+//! and logs give tiers, routes and read targets.
 
 pub mod app;
 pub mod auth;
@@ -13,6 +14,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod labels;
 pub mod metrics;
 pub mod openapi;
 pub mod ratelimit;

@@ -12,8 +12,7 @@ use metrics::{
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::cache::{L1Usage, RouteFamily, Tier};
-use crate::store::{PoolStats, ReadTarget};
+use crate::labels::{ReadTarget, RouteFamily, Tier};
 
 /// Latency buckets, in seconds: cache hits sit in the first few.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -232,17 +231,18 @@ pub fn purge_failed() {
 }
 
 /// Sets the in-process cache's gauges; called at scrape time.
-pub fn l1(usage: L1Usage) {
-    gauge!("feedgate_cache_l1_entries").set(usage.entries as f64);
-    gauge!("feedgate_cache_l1_bytes").set(usage.bytes as f64);
+pub fn l1(entries: u64, bytes: u64) {
+    gauge!("feedgate_cache_l1_entries").set(entries as f64);
+    gauge!("feedgate_cache_l1_bytes").set(bytes as f64);
 }
 
-/// Sets the pool gauges; called at scrape time. `redis` is `None` without Redis.
-pub fn pools(db: PoolStats, redis: Option<bool>) {
-    gauge!("feedgate_db_pool_connections", "state" => "idle").set(db.idle);
-    gauge!("feedgate_db_pool_connections", "state" => "in_use").set(db.in_use());
-    gauge!("feedgate_db_pool_size").set(db.size);
-    gauge!("feedgate_db_pool_max_connections").set(db.max);
+/// Sets the database pool's gauges (open connections, of which idle, and
+/// the most allowed) and Redis's (`None` without Redis); called at scrape time.
+pub fn pools(size: u32, idle: u32, max: u32, redis: Option<bool>) {
+    gauge!("feedgate_db_pool_connections", "state" => "idle").set(idle);
+    gauge!("feedgate_db_pool_connections", "state" => "in_use").set(size.saturating_sub(idle));
+    gauge!("feedgate_db_pool_size").set(size);
+    gauge!("feedgate_db_pool_max_connections").set(max);
     if let Some(up) = redis {
         gauge!("feedgate_redis_up").set(u8::from(up));
     }

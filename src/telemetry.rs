@@ -14,7 +14,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::{LogFormat, LogSettings};
 
-use crate::cache::Tier;
+use crate::labels::Tier;
 
 /// A request's future in the scope of [`with_tier`].
 pub type TierScope<F> = TaskLocalFuture<Cell<Option<Tier>>, F>;

@@ -18,38 +18,7 @@ use std::str::FromStr;
 use compact_str::CompactString;
 use smallvec::{SmallVec, smallvec};
 
-/// Routes grouped for metrics and `Cache-Control` policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RouteFamily {
-    Article,
-    Articles,
-    Comments,
-    Comment,
-    Tags,
-    User,
-}
-
-impl RouteFamily {
-    pub const ALL: [RouteFamily; 6] = [
-        RouteFamily::Article,
-        RouteFamily::Articles,
-        RouteFamily::Comments,
-        RouteFamily::Comment,
-        RouteFamily::Tags,
-        RouteFamily::User,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RouteFamily::Article => "article",
-            RouteFamily::Articles => "articles",
-            RouteFamily::Comments => "comments",
-            RouteFamily::Comment => "comment",
-            RouteFamily::Tags => "tags",
-            RouteFamily::User => "user",
-        }
-    }
-}
+use crate::labels::RouteFamily;
 
 /// A set of cached responses that some write makes stale.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

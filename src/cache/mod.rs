@@ -36,8 +36,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+pub use crate::labels::{RouteFamily, Tier};
 pub use entry::{Coding, Entry, entity_tag};
-pub use key::{Families, Family, FeedName, Key, Order, RouteFamily};
+pub use key::{Families, Family, FeedName, Key, Order};
 pub use l1::Cached;
 
 use crate::config::CacheSettings;
@@ -74,32 +75,6 @@ impl From<Option<Entry>> for Loaded {
         Self {
             entry,
             families: Vec::new(),
-        }
-    }
-}
-
-/// Where a read's answer came from: metrics and the request log name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tier {
-    /// The in-process cache (also when another request's load filled it).
-    L1,
-    /// Redis.
-    L2,
-    /// The database.
-    Db,
-    /// A stale entry, served because the database was unavailable.
-    Stale,
-}
-
-impl Tier {
-    pub const ALL: [Tier; 4] = [Tier::L1, Tier::L2, Tier::Db, Tier::Stale];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Tier::L1 => "l1",
-            Tier::L2 => "l2",
-            Tier::Db => "db",
-            Tier::Stale => "stale",
         }
     }
 }
@@ -177,7 +152,7 @@ impl Cache {
                 positions: positions.clone(),
                 l2: l2.clone(),
                 connected: subscribed.clone(),
-                timeout: sync::heartbeat_timeout(timeout),
+                timeout: l2::heartbeat_timeout(timeout),
             };
             tokio::spawn(subscriber.run());
             l2

@@ -31,14 +31,6 @@ const HEARTBEAT: Duration = Duration::from_millis(500);
 const RETRY_MIN: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(2);
 
-/// How long a heartbeat (or a subscription attempt) may take before the
-/// channel counts as lost. Deliberately far above a data call's timeout: a
-/// loaded machine can stall a reply for a few hundred milliseconds, and a
-/// lost channel flushes every instance's local tier.
-pub fn heartbeat_timeout(call_timeout: Duration) -> Duration {
-    (call_timeout * 10).max(Duration::from_secs(1))
-}
-
 pub struct Subscriber {
     pub link: Arc<RedisLink>,
     pub generations: Arc<Generations>,

@@ -138,8 +138,10 @@ pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
         .await
         .unwrap_or(Some(RedisHealth::Down))
         .map(|health| health != RedisHealth::Down);
-    crate::metrics::pools(app.store.pool_stats(), redis);
-    crate::metrics::l1(app.cache.l1_usage());
+    let db = app.store.pool_stats();
+    crate::metrics::pools(db.size, db.idle, db.max, redis);
+    let l1 = app.cache.l1_usage();
+    crate::metrics::l1(l1.entries, l1.bytes);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         crate::metrics::handle().render(),

@@ -35,11 +35,12 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::Migrator;
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
 
+pub use crate::labels::ReadTarget;
 pub use error::StoreError;
 pub use lists::PlanStep;
 pub use position::{BadPosition, Position};
 pub use reads::{Freshness, Reads};
-pub use replicas::{ReadTarget, ReplicaHealth, ReplicaStatus};
+pub use replicas::{ReplicaHealth, ReplicaStatus};
 pub use seed::SeedReport;
 pub use users::{Credentials, RefreshOutcome, Session};
 
@@ -92,12 +93,6 @@ pub struct PoolStats {
     pub idle: u32,
     /// `database.max_connections`.
     pub max: u32,
-}
-
-impl PoolStats {
-    pub fn in_use(&self) -> u32 {
-        self.size.saturating_sub(self.idle)
-    }
 }
 
 /// A write's answer and where in the primary's history it committed.

@@ -4,11 +4,12 @@
 
 use std::sync::Arc;
 
-use super::replicas::{ReadTarget, ReplicaHealth, Replicas};
+use super::replicas::{ReplicaHealth, Replicas};
 use super::{Position, Store, StoreError};
 use crate::domain::{
     Article, ArticleFilter, Comment, PageRequest, Paged, Principal, TagCount, User,
 };
+use crate::labels::ReadTarget;
 
 /// What a read must see, as its caller knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]

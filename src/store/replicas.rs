@@ -28,34 +28,6 @@ use crate::config::DatabaseSettings;
 /// A check that takes longer than this finds the replica down.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Where a read ran.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReadTarget {
-    /// A replica that had applied what the read must see.
-    Replica,
-    /// The primary, because there is no replica (or it was asked for).
-    Primary,
-    /// The primary, because no replica was fit: none in rotation, none had
-    /// applied the position in time, or the replica failed.
-    PrimaryFallback,
-}
-
-impl ReadTarget {
-    pub const ALL: [ReadTarget; 3] = [
-        ReadTarget::Replica,
-        ReadTarget::Primary,
-        ReadTarget::PrimaryFallback,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReadTarget::Replica => "replica",
-            ReadTarget::Primary => "primary",
-            ReadTarget::PrimaryFallback => "primary_fallback",
-        }
-    }
-}
-
 /// How a replica was at its last check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReplicaHealth {

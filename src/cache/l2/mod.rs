@@ -102,6 +102,14 @@ pub struct L2 {
 /// More unechoed messages than this means echoes are being lost: start over.
 const MAX_UNECHOED: usize = 4096;
 
+/// How long a heartbeat (or a subscription attempt) may take before the
+/// channel counts as lost. Deliberately far above a data call's timeout: a
+/// loaded machine can stall a reply for a few hundred milliseconds, and a
+/// lost channel flushes every instance's local tier.
+pub fn heartbeat_timeout(call_timeout: Duration) -> Duration {
+    (call_timeout * 10).max(Duration::from_secs(1))
+}
+
 impl L2 {
     pub fn new(settings: L2Settings<'_>) -> Self {
         let ttl_ms = u64::try_from(settings.ttl.as_millis()).unwrap_or(u64::MAX);
@@ -464,7 +472,7 @@ impl L2 {
 
     /// How long invalidations and readiness checks wait: a heartbeat.
     fn invalidation_timeout(&self) -> Duration {
-        super::sync::heartbeat_timeout(self.timeout)
+        heartbeat_timeout(self.timeout)
     }
 
     /// A round trip for readiness, allowed as long as a heartbeat: one slow
