@@ -165,22 +165,26 @@ tiers() {
         END { printf "%d %d %d %d\n", l1, l2, db, retries }'
 }
 
-# "questions com_select" of MariaDB, global.
+# MariaDB's global counters: "questions selects row_lock_waits row_lock_ms".
 db_counters() {
-    mysql -uroot -N -e "SHOW GLOBAL STATUS WHERE Variable_name IN ('Questions', 'Com_select')" |
-        awk '{ v[$1] = $2 } END { print v["Questions"], v["Com_select"] }'
+    mysql -uroot -N -e "SHOW GLOBAL STATUS WHERE Variable_name IN
+        ('Questions', 'Com_select', 'Innodb_row_lock_waits', 'Innodb_row_lock_time')" |
+        awk '{ v[$1] = $2 } END {
+            print v["Questions"], v["Com_select"], v["Innodb_row_lock_waits"], v["Innodb_row_lock_time"] }'
 }
 
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { print b - a }'; }
 
 # window_stats BEFORE_TIERS AFTER_TIERS BEFORE_DB AFTER_DB SECONDS READS:
-# "l1_% l2_% db_% questions/s selects/s write_retries".
+# hits per tier and loads from the database as % of reads, statements and
+# SELECTs a second, writes made again, row lock waits and their time (ms).
 window_stats() {
     echo "$1 $2 $3 $4 $5 $6" | awk '{
-        n = $14; if (n < 1) n = 1
-        printf "%.1f %.1f %.1f %.0f %.0f %d", 100 * ($5 - $1) / n, 100 * ($6 - $2) / n,
-            100 * ($7 - $3) / n, ($11 - $9) / $13, ($12 - $10) / $13, $8 - $4 }'
+        n = $18; if (n < 1) n = 1
+        printf "l1=%.1f l2=%.1f db=%.1f qps=%.0f sps=%.0f retries=%d lock_waits=%d lock_ms=%d",
+            100 * ($5 - $1) / n, 100 * ($6 - $2) / n, 100 * ($7 - $3) / n,
+            ($13 - $9) / $17, ($14 - $10) / $17, $8 - $4, $15 - $11, $16 - $12 }'
 }
 
 wrk_reads() {   # wrk_reads SECONDS: closed-loop reads, output to TMP/wrk.out
@@ -189,15 +193,12 @@ wrk_reads() {   # wrk_reads SECONDS: closed-loop reads, output to TMP/wrk.out
         -- "$TMP/paths" >"$TMP/wrk.out"
 }
 
-# measure ROUND RATE: one write rate. Appends to RESULTS/RATE.closed
-#   req/s p50_ms p99_ms errors l1_% l2_% db_% questions/s selects/s retries
-#   writes_done writes_failed write_p50_ms write_p99_ms max_late_ms statuses
-# and to RESULTS/RATE.open
-#   offered achieved p50_ms p99_ms p99.9_ms errors l1_% l2_% db_%
-#   questions/s selects/s retries writes_done writes_failed write_p50_ms
-#   write_p99_ms max_late_ms statuses
+# measure ROUND RATE: one write rate. Appends a line of key=value pairs to
+# RESULTS/RATE.closed and RESULTS/RATE.open: the reads (rps, p50, p99,
+# p999 for open, errors, requests), window_stats, and the writes
+# (live_load.py writes); the open line starts with offered=.
 measure() {
-    local round=$1 rate=$2 t0 t1 t2 t3 tb ta db_b db_a report requests stats closed open
+    local round=$1 rate=$2 t0 t1 t2 t3 tb ta db_b db_a report closed open
     local writes_log=$TMP/writes.$round.$rate
     drop_prefix
     start_servers "r$round-w$rate"
@@ -213,15 +214,16 @@ measure() {
     tb=$(tiers) db_b=$(db_counters) t0=$(now)
     wrk_reads "$DURATION"
     t1=$(now) ta=$(tiers) db_a=$(db_counters)
-    report=$(awk '$1 == "HITS-REPORT" { print $2 / $3 * 1e6, $4 / 1000, $5 / 1000, $6 + $7 + $8 + $9 + $10, $2 }' "$TMP/wrk.out")
+    report=$(awk '$1 == "HITS-REPORT" {
+        printf "rps=%.0f p50=%.2f p99=%.2f errors=%d requests=%d", $2 / $3 * 1e6, $4 / 1000, $5 / 1000,
+            $6 + $7 + $8 + $9 + $10, $2 }' "$TMP/wrk.out")
     [ -n "$report" ] || { cat "$TMP/wrk.out" >&2; exit 1; }
-    requests=${report##* }
-    stats=$(window_stats "$tb" "$ta" "$db_b" "$db_a" "$(elapsed "$t0" "$t1")" "$requests")
-    closed="${report% *} $stats"
+    closed="$report $(window_stats "$tb" "$ta" "$db_b" "$db_a" "$(elapsed "$t0" "$t1")" \
+        "$(echo "$report" | field - requests)")"
     printf '   round %d, %3s w/s, closed: %s\n' "$round" "$rate" "$closed" >&2
 
     if [ -z "$OPEN_RATE" ]; then
-        OPEN_RATE=$(echo "$closed" | awk -v s="$OPEN_SHARE" '{ printf "%d", $1 * s }')
+        OPEN_RATE=$(echo "$closed" | field - rps | awk -v s="$OPEN_SHARE" '{ printf "%d", $1 * s }')
         log "open loop offered rate: $OPEN_RATE req/s ($OPEN_SHARE of $rate w/s closed-loop throughput)"
     fi
     tb=$(tiers) db_b=$(db_counters) t2=$(now)
@@ -231,28 +233,30 @@ measure() {
         { cat "$TMP/oha.err" >&2; exit 1; }
     t3=$(now) ta=$(tiers) db_a=$(db_counters)
     report=$(python3 bench/live_load.py oha "$TMP/oha.json")
-    requests=${report##* }
-    stats=$(window_stats "$tb" "$ta" "$db_b" "$db_a" "$(elapsed "$t2" "$t3")" "$requests")
-    open="$OPEN_RATE ${report% *} $stats"
+    open="offered=$OPEN_RATE $report $(window_stats "$tb" "$ta" "$db_b" "$db_a" "$(elapsed "$t2" "$t3")" \
+        "$(echo "$report" | field - requests)")"
     printf '   round %d, %3s w/s, open:   %s\n' "$round" "$rate" "$open" >&2
 
     # The writes due in each window, once all of them have answered.
     stop_writer
     stop_servers
-    echo "$closed $(python3 bench/live_load.py writes "$writes_log" "$t0" "$t1")" >>"$RESULTS/$rate.closed"
-    echo "$open $(python3 bench/live_load.py writes "$writes_log" "$t2" "$t3")" >>"$RESULTS/$rate.open"
-    printf '   writes due in each window: %s | %s\n' "$(tail -1 "$RESULTS/$rate.closed" | cut -d' ' -f11-)" \
-        "$(tail -1 "$RESULTS/$rate.open" | cut -d' ' -f13-)" >&2
+    closed="$closed $(python3 bench/live_load.py writes "$writes_log" "$t0" "$t1")"
+    open="$open $(python3 bench/live_load.py writes "$writes_log" "$t2" "$t3")"
+    echo "$closed" >>"$RESULTS/$rate.closed"
+    echo "$open" >>"$RESULTS/$rate.open"
+    printf '   writes, closed: ok=%s\n   writes, open:   ok=%s\n' "${closed#* ok=}" "${open#* ok=}" >&2
 }
 
+# field FILE KEY: the values of KEY=value in each line of FILE (- for stdin).
+field() { awk -v k="$2=" '{ for (i = 1; i <= NF; i++) if (index($i, k) == 1) print substr($i, length(k) + 1) }' "$1"; }
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-column_median() { awk -v c="$2" '{ print $c }' "$1" | median; }
-column_sum() { awk -v c="$2" '{ n += $c } END { print n + 0 }' "$1"; }
-# Median over rounds of column C of FILE / column C of REFERENCE, same round.
-ratio_median() { paste -d' ' "$1" "$2" | awk -v c="$3" -v n="$(awk '{ print NF; exit }' "$1")" '{ print $c / $(n + c) }' | median; }
+med() { field "$1" "$2" | median; }
+sum() { field "$1" "$2" | awk '{ n += $1 } END { print n + 0 }'; }
+# Median over rounds of KEY in FILE / KEY in REFERENCE, same round.
+ratio_median() { paste <(field "$1" "$3") <(field "$2" "$3") | awk '{ print $1 / $2 }' | median; }
 
 report() {
-    local rate closed open reference=$RESULTS/${RATES[0]}.closed
+    local rate c o reference=$RESULTS/${RATES[0]}.closed
     echo
     echo "\`${COMMAND}\`"
     echo
@@ -264,46 +268,45 @@ report() {
     echo
     echo "Closed loop (wrk):"
     echo
-    echo "| writes/s | req/s | ratio to ${RATES[0]} w/s | p50 ms | p99 ms | L1 / L2 / DB % | DB statements/s (SELECTs/s) | writes done / failed | write p50 / p99 ms | write retries | read errors |"
-    echo "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+    echo "| writes/s | req/s | ratio to ${RATES[0]} w/s | p50 ms | p99 ms | L1 / L2 / DB % | DB statements/s (SELECTs/s) | writes done / failed | writes applied/s | write p50 / p99 ms | latest write, s late | row lock waits (ms) | read errors |"
+    echo "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
     for rate in "${RATES[@]}"; do
-        closed=$RESULTS/$rate.closed
-        printf '| %s | %.0f | %.2f | %.2f | %.2f | %s / %s / %s | %.0f (%.0f) | %s / %s | %s / %s | %s | %s |\n' "$rate" \
-            "$(column_median "$closed" 1)" "$(ratio_median "$closed" "$reference" 1)" \
-            "$(column_median "$closed" 2)" "$(column_median "$closed" 3)" \
-            "$(column_median "$closed" 5)" "$(column_median "$closed" 6)" "$(column_median "$closed" 7)" \
-            "$(column_median "$closed" 8)" "$(column_median "$closed" 9)" \
-            "$(column_sum "$closed" 11)" "$(column_sum "$closed" 12)" \
-            "$(column_median "$closed" 13)" "$(column_median "$closed" 14)" \
-            "$(column_sum "$closed" 10)" "$(column_sum "$closed" 4)"
+        c=$RESULTS/$rate.closed
+        printf '| %s | %.0f | %.2f | %.2f | %.2f | %s / %s / %s | %.0f (%.0f) | %s / %s | %.1f | %.0f / %.0f | %.1f | %s (%s) | %s |\n' \
+            "$rate" "$(med "$c" rps)" "$(ratio_median "$c" "$reference" rps)" "$(med "$c" p50)" \
+            "$(med "$c" p99)" "$(med "$c" l1)" "$(med "$c" l2)" "$(med "$c" db)" "$(med "$c" qps)" \
+            "$(med "$c" sps)" "$(sum "$c" ok)" "$(sum "$c" failed)" "$(med "$c" applied)" \
+            "$(med "$c" wp50)" "$(med "$c" wp99)" "$(med "$c" late | awk '{ print $1 / 1000 }')" \
+            "$(med "$c" lock_waits)" "$(med "$c" lock_ms)" "$(sum "$c" errors)"
     done
     echo
     echo "Open loop (oha at a fixed offered rate, latency from when each request was due):"
     echo
-    echo "| writes/s | offered req/s | achieved req/s | p50 ms | p99 ms | p99.9 ms | errors | L1 / L2 / DB % | DB statements/s | writes done / failed |"
-    echo "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+    echo "| writes/s | offered req/s | achieved req/s | p50 ms | p99 ms | p99.9 ms | errors | L1 / L2 / DB % | DB statements/s | writes done / failed | writes applied/s |"
+    echo "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
     for rate in "${RATES[@]}"; do
-        open=$RESULTS/$rate.open
-        printf '| %s | %s | %.0f | %.2f | %.2f | %.2f | %s | %s / %s / %s | %.0f | %s / %s |\n' "$rate" \
-            "$(column_median "$open" 1)" "$(column_median "$open" 2)" "$(column_median "$open" 3)" \
-            "$(column_median "$open" 4)" "$(column_median "$open" 5)" "$(column_sum "$open" 6)" \
-            "$(column_median "$open" 7)" "$(column_median "$open" 8)" "$(column_median "$open" 9)" \
-            "$(column_median "$open" 10)" "$(column_sum "$open" 13)" "$(column_sum "$open" 14)"
+        o=$RESULTS/$rate.open
+        printf '| %s | %s | %.0f | %.2f | %.2f | %.2f | %s | %s / %s / %s | %.0f | %s / %s | %.1f |\n' "$rate" \
+            "$(med "$o" offered)" "$(med "$o" rps)" "$(med "$o" p50)" "$(med "$o" p99)" "$(med "$o" p999)" \
+            "$(sum "$o" errors)" "$(med "$o" l1)" "$(med "$o" l2)" "$(med "$o" db)" "$(med "$o" qps)" \
+            "$(sum "$o" ok)" "$(sum "$o" failed)" "$(med "$o" applied)"
     done
     echo
-    echo "L1 / L2 / DB: cache hits per tier and loads from MariaDB per read (route \`user\` excluded)."
-    echo "DB statements/s: MariaDB's global Questions (Com_select) per second: other clients of the"
-    echo "server add to it. Writes (those due in the window), write retries (writes made again"
-    echo "after a lost deadlock or an overtaking write) and errors: summed over rounds; write"
-    echo "latency from when each was sent. Ratio: median over rounds of each rate's req/s over the"
-    echo "${RATES[0]} w/s figure of the same round."
-    echo "Write statuses, all rounds: $(cat "$RESULTS"/*.closed "$RESULTS"/*.open | awk '{ print $NF }' |
-        tr ',' '\n' | grep -v '^-$' | awk -F: '{ n[$1] += $2 } END { for (s in n) printf "%s: %d, ", s, n[s] }' |
-        sed 's/, $//')."
+    echo "L1 / L2 / DB: cache hits per tier and loads from MariaDB, per read (route \`user\` excluded)."
+    echo "DB statements/s: MariaDB's global Questions (Com_select) a second; row lock waits: InnoDB's"
+    echo "in the window (other clients of the server add to all three). Writes done / failed: those"
+    echo "due in the window (answered later if late), summed over rounds; applied/s: writes answered"
+    echo "in the window a second; write latency from sending; lateness from due to sent. Ratio:"
+    echo "median over rounds of req/s over the ${RATES[0]} w/s figure of the same round. Medians of"
+    echo "rounds, except sums where said. Write statuses, all rounds:" \
+        "$(cat "$RESULTS"/*.closed "$RESULTS"/*.open | field - statuses | tr ',' '\n' | grep -v '^-$' |
+            awk -F: '{ n[$1] += $2 } END { for (s in n) printf "%s: %d, ", s, n[s] }' | sed 's/, $//');" \
+        "writes made again (retries): $(cat "$RESULTS"/*.closed "$RESULTS"/*.open | field - retries |
+            awk '{ n += $1 } END { print n + 0 }')."
 }
 
 COMMAND="$(env | grep -E '^(ARTICLES|KEEP_DB|HOT|SKEW|CONNECTIONS|PATHS|INSTANCES|OPEN_SHARE|OPEN_RATE|WRITE_RATES)=' |
-    sort | tr '\n' ' ')bench/live.sh $*"
+    sort | tr '\n' ' ')bench/live.sh${*:+ $*}"
 prepare
 log "measuring: ${RATES[*]} writes/s, $ROUNDS rounds of ${WARMUP}s warm-up + ${DURATION}s closed + ${DURATION}s open"
 for ROUND in $(seq "$ROUNDS"); do

@@ -26,13 +26,16 @@
         (status 0: no answer).
 
     live_load.py writes LOG FROM TO
-        Summarises the writes due in [FROM, TO): "done failed p50_ms p99_ms
-        max_late_ms statuses", done being 2xx answers.
+        Summarises the writes due in [FROM, TO): ok (2xx answers), failed,
+        latency p50 and p99 (ms, from sending), the latest one's delay from
+        due to sent (ms) and their statuses; and the writes answered in the
+        window per second (applied), whenever they were due. Prints
+        key=value pairs.
 
     live_load.py oha JSON
-        Summarises oha's --output-format json: "achieved_rps p50_ms p99_ms
-        p999_ms errors requests", errors being non-2xx/3xx answers and
-        failed requests.
+        Summarises oha's --output-format json: achieved rps, p50, p99,
+        p99.9 (ms), errors (non-2xx/3xx answers and failed requests) and
+        requests, as key=value pairs.
 """
 
 import bisect
@@ -166,17 +169,19 @@ def writes(log, start, end):
         with open(log) as f:
             for line in f:
                 due, sent, status, latency = line.split()
-                if start <= float(due) < end:
-                    rows.append((float(due), float(sent), int(status), float(latency)))
+                rows.append((float(due), float(sent), int(status), float(latency)))
     except FileNotFoundError:
         pass
+    answered = sum(1 for r in rows if start <= r[1] + r[3] / 1000 < end)
+    rows = [r for r in rows if start <= r[0] < end]
     done = sum(1 for r in rows if 200 <= r[2] < 300)
     latencies = [r[3] for r in rows]
     late = max((r[1] - r[0]) * 1000 for r in rows) if rows else 0.0
     statuses = ",".join(f"{s}:{n}" for s, n in sorted(
         (s, sum(1 for r in rows if r[2] == s)) for s in {r[2] for r in rows})) or "-"
-    print(f"{done} {len(rows) - done} {percentile(latencies, 50):.2f} "
-          f"{percentile(latencies, 99):.2f} {max(late, 0):.0f} {statuses}")
+    print(f"ok={done} failed={len(rows) - done} wp50={percentile(latencies, 50):.1f} "
+          f"wp99={percentile(latencies, 99):.1f} late={max(late, 0):.0f} "
+          f"applied={answered / (end - start):.1f} statuses={statuses}")
 
 
 def oha(path):
@@ -193,8 +198,8 @@ def oha(path):
         value = pct.get(key)
         return 1000 * value if value is not None else float("nan")
 
-    print(f"{summary['requestsPerSec']:.0f} {ms('p50'):.2f} {ms('p99'):.2f} {ms('p99.9'):.2f} "
-          f"{bad + failed} {requests}")
+    print(f"rps={summary['requestsPerSec']:.0f} p50={ms('p50'):.2f} p99={ms('p99'):.2f} "
+          f"p999={ms('p99.9'):.2f} errors={bad + failed} requests={requests}")
 
 
 def main():
