@@ -17,8 +17,11 @@
 #      latency measured from when each request was due (so a slow answer
 #      cannot hide the requests it delayed): p50, p99, p99.9.
 # Per window it reads the deltas of /metrics (cache hits per tier, loads
-# from the database), of MariaDB's global Questions and Com_select, and
-# counts the writes due in it (done: 2xx; failed: anything else).
+# from the database, writes made again), of MariaDB's global Questions,
+# Com_select and InnoDB row lock waits, and counts the writes due in it
+# (done: 2xx; failed: anything else; with their latency and lateness) and
+# the writes answered in it a second (applied: below the asked rate when
+# the instance cannot take them).
 # ROUNDS rounds run the write rates in turn; the tables give medians, and
 # the ratio of each rate's throughput to the first rate's in the same round.
 #
@@ -28,10 +31,11 @@
 # first); OPEN_RATE=N fixes oha's offered rate, else OPEN_SHARE (0.65) of
 # the first rate's closed-loop throughput in round 1; INSTANCES=N (1) runs
 # N instances over one Redis on ports 18161.. (all on core 0: reads
-# spread over them by wrk thread and by oha URL, writes round-robin);
+# spread over them by wrk thread and by oha URL, though oha keeps each
+# connection on the instance of its first URL; writes round-robin);
 # ARTICLES (1000000), HOT (100000), SKEW (1.1), CONNECTIONS (64), PATHS
 # (1000000 pre-drawn reads); KEEP_DB=name reuses (or keeps) the seeded
-# database (seeding a million takes about three minutes); KEEP_TMP=1 keeps
+# database (seeding a million takes 3-7 minutes); KEEP_TMP=1 keeps
 # the drawn paths, logs and per-window figures.
 # Needs wrk (apt-get) and oha (cargo install oha --locked), both installed
 # if missing. feedgate runs on core 0; wrk, oha and the writer on core 1;
