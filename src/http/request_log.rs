@@ -2,6 +2,7 @@
 //! `feedgate::request` target, with its request id, method, route template,
 //! status, latency and the cache tier that answered; written by the request
 //! log's own thread (see `telemetry`), so a request only hands it over.
+//! Whether lines are wanted was decided when the log started.
 //!
 //! Every request runs in a scope that carries its id, method and route into
 //! the other lines it causes (errors included), whether request lines are
@@ -11,7 +12,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::HeaderValue;
@@ -106,11 +107,13 @@ where
             && let Some(scope) = this.inner.as_mut().take_value()
         {
             let (request, tier) = scope.into_parts();
+            let finished = Instant::now();
+            let latency = finished.saturating_duration_since(started);
             log.push(RequestLine {
-                at: SystemTime::now(),
+                finished,
                 request,
                 status: response.status().as_u16(),
-                latency_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+                latency_us: u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
                 tier,
             });
         }

@@ -7,7 +7,7 @@
 //! but printable ASCII as `\xNN` in pretty ones (so no value can end a line
 //! or split a field).
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::MatchedPath;
 use axum::http::Method;
@@ -68,8 +68,9 @@ impl RequestContext {
 
 /// One request's line, as handed to the writer thread.
 pub struct RequestLine {
-    /// When the response head was ready.
-    pub at: SystemTime,
+    /// When the response head was ready (its wall-clock time is worked out
+    /// by the writer, which reads the clock once for many lines).
+    pub finished: Instant,
     pub request: RequestContext,
     pub status: u16,
     pub latency_us: u64,
@@ -85,26 +86,27 @@ pub enum Style {
 }
 
 impl RequestLine {
-    /// Appends the line, newline included, to `out`.
-    pub fn write(&self, style: Style, clock: &mut Clock, out: &mut Vec<u8>) {
+    /// Appends the line, dated `at`, newline included, to `out`.
+    pub fn write(&self, style: Style, at: SystemTime, clock: &mut Clock, out: &mut Vec<u8>) {
+        let at = clock.format(at);
         match style {
-            Style::Pretty { colour } => self.write_pretty(colour, clock, out),
-            Style::Json => self.write_json(clock, out),
+            Style::Pretty { colour } => self.write_pretty(colour, at, out),
+            Style::Json => self.write_json(at, out),
         }
     }
 
     /// `2026-12-05T10:11:12.123456Z  INFO feedgate::request: GET
     /// /api/v1/articles/{id} 200 91us l1 <request id>`
-    fn write_pretty(&self, colour: bool, clock: &mut Clock, out: &mut Vec<u8>) {
+    fn write_pretty(&self, colour: bool, at: &[u8], out: &mut Vec<u8>) {
         let mut number = itoa::Buffer::new();
         if colour {
             out.extend_from_slice(b"\x1b[2m");
-            out.extend_from_slice(clock.format(self.at));
+            out.extend_from_slice(at);
             out.extend_from_slice(
                 b"\x1b[0m \x1b[32m INFO\x1b[0m \x1b[2mfeedgate::request\x1b[0m\x1b[2m:\x1b[0m ",
             );
         } else {
-            out.extend_from_slice(clock.format(self.at));
+            out.extend_from_slice(at);
             out.extend_from_slice(b"  INFO feedgate::request: ");
         }
         pretty_text(out, self.request.method.as_str().as_bytes());
@@ -122,10 +124,10 @@ impl RequestLine {
     }
 
     /// The object the `tracing` JSON formatter made of the line, key for key.
-    fn write_json(&self, clock: &mut Clock, out: &mut Vec<u8>) {
+    fn write_json(&self, at: &[u8], out: &mut Vec<u8>) {
         let mut number = itoa::Buffer::new();
         out.extend_from_slice(b"{\"timestamp\":\"");
-        out.extend_from_slice(clock.format(self.at));
+        out.extend_from_slice(at);
         out.extend_from_slice(b"\",\"level\":\"INFO\",\"message\":\"response\",\"status\":");
         out.extend_from_slice(number.format(self.status).as_bytes());
         out.extend_from_slice(b",\"latency_us\":");
@@ -177,6 +179,14 @@ pub fn write_pretty_span(request: &RequestContext, colour: bool, out: &mut Vec<u
 /// escaped, bytes that are not UTF-8 replaced by U+FFFD.
 pub fn json_string(out: &mut Vec<u8>, text: &[u8]) {
     out.push(b'"');
+    if no_byte(text, |byte| {
+        (byte < 0x20) | (byte == b'"') | (byte == b'\\') | (byte >= 0x80)
+    }) {
+        // The usual case (ids, methods, routes): nothing to escape.
+        out.extend_from_slice(text);
+        out.push(b'"');
+        return;
+    }
     for chunk in text.utf8_chunks() {
         json_escaped(out, chunk.valid().as_bytes());
         if !chunk.invalid().is_empty() {
@@ -219,7 +229,7 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 /// Printable ASCII as it is, any other byte (space and controls included)
 /// as `\xNN`.
 fn pretty_text(out: &mut Vec<u8>, text: &[u8]) {
-    if text.iter().all(|byte| byte.is_ascii_graphic()) {
+    if no_byte(text, |byte| (byte <= b' ') | (byte > b'~')) {
         out.extend_from_slice(text);
         return;
     }
@@ -235,6 +245,15 @@ fn pretty_text(out: &mut Vec<u8>, text: &[u8]) {
             ]);
         }
     }
+}
+
+/// Whether no byte of `text` is `special`: every byte is looked at (no early
+/// exit), which lets the compiler check many at once.
+#[inline(always)]
+fn no_byte(text: &[u8], special: impl Fn(u8) -> bool) -> bool {
+    !text
+        .iter()
+        .fold(false, |found, &byte| found | special(byte))
 }
 
 /// RFC 3339 timestamps in UTC to the microsecond
@@ -298,7 +317,7 @@ mod tests {
 
     fn line(id: &[u8], tier: Option<Tier>) -> RequestLine {
         RequestLine {
-            at: UNIX_EPOCH + Duration::from_micros(1_764_930_672_000_042),
+            finished: Instant::now(),
             request: RequestContext {
                 id: RequestId::new(id),
                 method: Method::GET,
@@ -312,7 +331,8 @@ mod tests {
 
     fn written(line: &RequestLine, style: Style) -> String {
         let mut out = Vec::new();
-        line.write(style, &mut Clock::default(), &mut out);
+        let at = UNIX_EPOCH + Duration::from_micros(1_764_930_672_000_042);
+        line.write(style, at, &mut Clock::default(), &mut out);
         String::from_utf8(out).expect("UTF-8")
     }
 

@@ -5,7 +5,8 @@
 //! [`writer`]): a request only hands its line over, and never waits for
 //! stdout. Every other line (startup, warnings, errors) goes through
 //! `tracing`, human-readable or JSON, filtered by `RUST_LOG` or
-//! `log.filter`; that filter also turns request lines on and off. A line
+//! `log.filter`; at start-up, that filter also decides whether request
+//! lines are written (`feedgate::request` at `info`). A line
 //! logged while a request runs carries the request's id, method and route,
 //! kept for the request in a task-local rather than a `tracing` span, which
 //! would cost every request its formatting.

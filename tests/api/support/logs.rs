@@ -35,6 +35,8 @@ impl CapturedLogs {
         let sink = buffer.clone();
         let subscriber =
             telemetry::subscriber(format, EnvFilter::new(filter), false, move || sink.clone());
+        let guard = tracing::subscriber::set_default(subscriber);
+        // Under the filter, which decides whether request lines are wanted.
         let (request_log, writer) =
             RequestLog::spawn(telemetry::style(format, false), buffer.clone(), QUEUE_LINES);
         let logs = Self {
@@ -42,7 +44,7 @@ impl CapturedLogs {
             request_log,
             _writer: Arc::new(writer),
         };
-        (logs, tracing::subscriber::set_default(subscriber))
+        (logs, guard)
     }
 
     /// Where an app's request lines go to be captured here.
