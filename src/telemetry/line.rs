@@ -86,8 +86,9 @@ pub enum Style {
 }
 
 impl RequestLine {
-    /// Appends the line, dated `at`, newline included, to `out`.
-    pub fn write(&self, style: Style, at: SystemTime, clock: &mut Clock, out: &mut Vec<u8>) {
+    /// Appends the line, dated `at` (microseconds since the Unix epoch),
+    /// newline included, to `out`.
+    pub fn write(&self, style: Style, at: u64, clock: &mut Clock, out: &mut Vec<u8>) {
         let at = clock.format(at);
         match style {
             Style::Pretty { colour } => self.write_pretty(colour, at, out),
@@ -179,9 +180,7 @@ pub fn write_pretty_span(request: &RequestContext, colour: bool, out: &mut Vec<u
 /// escaped, bytes that are not UTF-8 replaced by U+FFFD.
 pub fn json_string(out: &mut Vec<u8>, text: &[u8]) {
     out.push(b'"');
-    if no_byte(text, |byte| {
-        (byte < 0x20) | (byte == b'"') | (byte == b'\\') | (byte >= 0x80)
-    }) {
+    if json_plain(text) {
         // The usual case (ids, methods, routes): nothing to escape.
         out.extend_from_slice(text);
         out.push(b'"');
@@ -229,7 +228,7 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 /// Printable ASCII as it is, any other byte (space and controls included)
 /// as `\xNN`.
 fn pretty_text(out: &mut Vec<u8>, text: &[u8]) {
-    if no_byte(text, |byte| (byte <= b' ') | (byte > b'~')) {
+    if pretty_plain(text) {
         out.extend_from_slice(text);
         return;
     }
@@ -247,13 +246,56 @@ fn pretty_text(out: &mut Vec<u8>, text: &[u8]) {
     }
 }
 
-/// Whether no byte of `text` is `special`: every byte is looked at (no early
-/// exit), which lets the compiler check many at once.
+/// No byte needs escaping in JSON: none is a control character, a quote, a
+/// backslash, or outside ASCII (which might not be UTF-8).
+fn json_plain(text: &[u8]) -> bool {
+    no_byte(text, |word| {
+        below(word, 0x20) | equal(word, b'"') | equal(word, b'\\') | (word & HIGH)
+    })
+}
+
+/// Every byte is printable ASCII (`!` to `~`).
+fn pretty_plain(text: &[u8]) -> bool {
+    no_byte(text, |word| below(word, b'!') | from_7f(word))
+}
+
+/// Whether no byte of `text` is special, eight bytes at a time: `special`
+/// sets the high bit of (at least) one byte of its result if a byte of the
+/// word it is given is special, and no bit outside the high bits otherwise.
 #[inline(always)]
-fn no_byte(text: &[u8], special: impl Fn(u8) -> bool) -> bool {
-    !text
+fn no_byte(text: &[u8], special: impl Fn(u64) -> u64) -> bool {
+    let (words, rest) = text.as_chunks::<8>();
+    let mut found = words
         .iter()
-        .fold(false, |found, &byte| found | special(byte))
+        .fold(0, |found, word| found | special(u64::from_le_bytes(*word)));
+    if !rest.is_empty() {
+        // The rest, padded with a byte that is never special.
+        let mut last = [b'a'; 8];
+        last[..rest.len()].copy_from_slice(rest);
+        found |= special(u64::from_le_bytes(last));
+    }
+    found & HIGH == 0
+}
+
+const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+
+/// Some byte of `word` is below `limit` (at most 0x80) if any high bit is set.
+#[inline(always)]
+fn below(word: u64, limit: u8) -> u64 {
+    word.wrapping_sub(ONES * u64::from(limit)) & !word & HIGH
+}
+
+/// Some byte of `word` is `byte` if any high bit is set.
+#[inline(always)]
+fn equal(word: u64, byte: u8) -> u64 {
+    below(word ^ (ONES * u64::from(byte)), 1)
+}
+
+/// Some byte of `word` is 0x7f or above if any high bit is set.
+#[inline(always)]
+fn from_7f(word: u64) -> u64 {
+    (((word & !HIGH) + ONES) | word) & HIGH
 }
 
 /// RFC 3339 timestamps in UTC to the microsecond
@@ -274,9 +316,9 @@ impl Default for Clock {
 }
 
 impl Clock {
-    pub fn format(&mut self, at: SystemTime) -> &[u8] {
-        let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
-        let second = since.as_secs();
+    /// The timestamp of `micros` since the Unix epoch.
+    pub fn format(&mut self, micros: u64) -> &[u8] {
+        let second = micros / 1_000_000;
         if self.second != Some(second) {
             self.second = Some(second);
             let time = i64::try_from(second)
@@ -291,14 +333,20 @@ impl Clock {
             digits(&mut self.text[14..16], time.minute());
             digits(&mut self.text[17..19], time.second());
         }
-        digits(&mut self.text[20..26], since.subsec_micros());
+        digits(&mut self.text[20..26], (micros % 1_000_000) as u32);
         &self.text
     }
 }
 
+/// Microseconds since the Unix epoch (0 before it).
+pub fn micros(at: SystemTime) -> u64 {
+    let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(since.as_micros()).unwrap_or(u64::MAX)
+}
+
 /// `at` as [`Clock`] writes it, for the odd line that is not a request's.
 pub fn timestamp(at: SystemTime) -> String {
-    String::from_utf8_lossy(Clock::default().format(at)).into_owned()
+    String::from_utf8_lossy(Clock::default().format(micros(at))).into_owned()
 }
 
 /// `value`'s last `out.len()` decimal digits, zero-padded.
@@ -331,20 +379,41 @@ mod tests {
 
     fn written(line: &RequestLine, style: Style) -> String {
         let mut out = Vec::new();
-        let at = UNIX_EPOCH + Duration::from_micros(1_764_930_672_000_042);
-        line.write(style, at, &mut Clock::default(), &mut out);
+        line.write(
+            style,
+            1_764_930_672_000_042,
+            &mut Clock::default(),
+            &mut out,
+        );
         String::from_utf8(out).expect("UTF-8")
     }
 
     #[test]
     fn timestamps_are_rfc_3339_utc_to_the_microsecond() {
         let mut clock = Clock::default();
-        let at = UNIX_EPOCH + Duration::from_micros(951_782_400_000_001);
+        let at = 951_782_400_000_001;
         assert_eq!(clock.format(at), b"2000-02-29T00:00:00.000001Z");
-        let later = at + Duration::from_micros(86_399_999_998);
+        let later = at + 86_399_999_998;
         assert_eq!(clock.format(later), b"2000-02-29T23:59:59.999999Z");
-        assert_eq!(clock.format(UNIX_EPOCH), b"1970-01-01T00:00:00.000000Z");
+        assert_eq!(clock.format(0), b"1970-01-01T00:00:00.000000Z");
+        let at = UNIX_EPOCH + Duration::from_micros(at);
         assert_eq!(timestamp(at), "2000-02-29T00:00:00.000001Z");
+    }
+
+    #[test]
+    fn the_word_checks_find_every_special_byte_wherever_it_is() {
+        for len in 1..=19 {
+            for at in 0..len {
+                for byte in 0..=255u8 {
+                    let mut text = vec![b'a'; len];
+                    text[at] = byte;
+                    let json = byte >= 0x20 && byte != b'"' && byte != b'\\' && byte < 0x80;
+                    assert_eq!(json_plain(&text), json, "{text:?}");
+                    assert_eq!(pretty_plain(&text), byte.is_ascii_graphic(), "{text:?}");
+                }
+            }
+        }
+        assert!(json_plain(b"") && pretty_plain(b""));
     }
 
     #[test]

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime};
 use metrics::Counter;
 use tracing::Level;
 
-use super::line::{Clock, RequestLine, Style};
+use super::line::{Clock, RequestLine, Style, micros};
 
 /// How many lines may wait for the writer (about 150 bytes each, so about
 /// 1.2 MiB): a second of lines at 8,000 requests a second, or 8 seconds at
@@ -224,11 +224,10 @@ fn write_lines(shared: &Shared, mut sink: impl Write, style: Style) {
         }
         // Lines carry the monotonic time they finished; one reading of both
         // clocks dates the batch.
-        let (now, wall) = (Instant::now(), SystemTime::now());
+        let (now, wall) = (Instant::now(), micros(SystemTime::now()));
         for line in lines.drain(..) {
-            let at = wall
-                .checked_sub(now.saturating_duration_since(line.finished))
-                .unwrap_or(wall);
+            let ago = now.saturating_duration_since(line.finished).as_micros();
+            let at = wall.saturating_sub(u64::try_from(ago).unwrap_or(u64::MAX));
             line.write(style, at, &mut clock, &mut out);
             if out.len() >= BUFFER_BYTES {
                 write_out(&mut sink, &mut out);
