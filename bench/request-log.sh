@@ -5,12 +5,16 @@
 #   - lines off      RUST_LOG=info,feedgate::request=warn
 #   - lines, pretty  RUST_LOG=info
 #   - lines, JSON    RUST_LOG=info, FEEDGATE_LOG__FORMAT=json
-# Lines go to a file, as a journal or a log shipper's file would take them.
+# Lines go to a file, as a journal or a log shipper's file would take them:
+# by default on tmpfs (/dev/shm), so that each write is paid (the system
+# call, the copy) but not this VM's disk, whose writeback would make the
+# figures noise; LOG_DIR=/some/dir puts it elsewhere.
 # Reported: each setting's median, its ratio to lines off (of the medians,
 # and the median of the per-round ratios, which drift on a shared machine
 # affects less), and the server's CPU time per request (all its threads,
-# user and system: what the log costs even when other work slows the
-# machine down); each round also shows the lines written and dropped.
+# user and system, as the scheduler accounts it: what the log costs even
+# when other work slows the machine down); each round also shows the lines
+# written and dropped.
 #
 #   bench/request-log.sh [DURATION_SECS] [ROUNDS]     defaults: 10 3
 #   bench/request-log.sh instructions
@@ -29,8 +33,9 @@ DURATION=${1:-10}
 ROUNDS=${2:-3}
 PORT=18081
 WORK=$(mktemp -d)
+LOG=$(mktemp -p "${LOG_DIR:-/dev/shm}" feedgate-request-log.XXXXXX)
 SERVER_PID=
-trap 'kill $SERVER_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+trap 'kill $SERVER_PID 2>/dev/null || true; rm -rf "$WORK" "$LOG"' EXIT
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 cargo build --release --quiet --bin feedgate
@@ -52,9 +57,9 @@ CONFIGS=(
 start() {
     local filter=$1 format=$2 launcher=("${@:3}")
     (cd "$WORK" && RUST_LOG=$filter FEEDGATE_LOG__FORMAT=$format \
-        exec "${launcher[@]}" ./feedgate serve >"$WORK/out.log" 2>&1) & SERVER_PID=$!
+        exec "${launcher[@]}" ./feedgate serve >"$LOG" 2>&1) & SERVER_PID=$!
     for _ in $(seq 600); do curl -sf "localhost:$PORT/healthz" >/dev/null && return; sleep 0.1; done
-    echo "the server did not start:" >&2; cat "$WORK/out.log" >&2; exit 1
+    echo "the server did not start:" >&2; cat "$LOG" >&2; exit 1
 }
 
 stop() {
@@ -66,8 +71,8 @@ article_uri() {
         python3 -c 'import json, sys; print("/api/v1/articles/%d" % json.load(sys.stdin)["items"][0]["id"])'
 }
 
-# The server's CPU time so far (every thread, user and system), in ticks.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"; }
+# The server's CPU time so far (every thread, user and system), in ns.
+cpu_ns() { cat /proc/"$SERVER_PID"/task/*/schedstat | awk '{s += $1} END {printf "%d", s}'; }
 
 # req/s, CPU µs per request, lines written, lines dropped
 measure() {
@@ -75,17 +80,16 @@ measure() {
     start "$filter" "$format" taskset -c 0
     uri=$(article_uri)
     curl -sf -H 'Accept-Encoding: gzip' "localhost:$PORT$uri" >/dev/null   # now in L1
-    before=$(cpu_ticks)
+    before=$(cpu_ns)
     report=$(taskset -c 1 wrk -t1 -c32 -d"${DURATION}s" -H 'Accept-Encoding: gzip' \
         "http://127.0.0.1:$PORT$uri")
     requests=$(awk '/requests in/ {print $1}' <<<"$report")
-    cpu=$(awk -v t="$(($(cpu_ticks) - before))" -v n="$requests" -v hz="$(getconf CLK_TCK)" \
-        'BEGIN {printf "%.2f", t * 1e6 / hz / n}')
+    cpu=$(awk -v t="$(($(cpu_ns) - before))" -v n="$requests" 'BEGIN {printf "%.2f", t / 1e3 / n}')
     dropped=$(curl -sf "localhost:$PORT/metrics" |
         awk '/^feedgate_log_lines_dropped_total / {print $2}')
     stop
     echo "$(awk '/Requests\/sec/ {printf "%d", $2}' <<<"$report") $cpu" \
-        "$(grep -c 'feedgate::request' "$WORK/out.log" || true) ${dropped:-0}"
+        "$(grep -c 'feedgate::request' "$LOG" || true) ${dropped:-0}"
 }
 
 # Instructions per hit under callgrind: (Ir(5000) - Ir(1000)) / 4000, less
