@@ -9,15 +9,18 @@
 # by default on tmpfs (/dev/shm), so that each write is paid (the system
 # call, the copy) but not this VM's disk, whose writeback would make the
 # figures noise; LOG_DIR=/some/dir puts it elsewhere.
-# Reported: each setting's median, its ratio to lines off (of the medians,
-# and the median of the per-round ratios, which drift on a shared machine
-# affects less), and the server's CPU time per request (all its threads,
-# user and system, as the scheduler accounts it: what the log costs even
-# when other work slows the machine down); each round also shows the lines
-# written and dropped.
+# Reported: each setting's median, its ratio to this build's lines off (of
+# the medians, and the median of the per-round ratios, which drift on a
+# shared machine affects less), and the server's CPU time per request (all
+# its threads, user and system, as the scheduler accounts it: what the log
+# costs even when other work slows the machine down); each round also shows
+# the lines written and dropped.
 #
 #   bench/request-log.sh [DURATION_SECS] [ROUNDS]     defaults: 10 3
 #   bench/request-log.sh instructions
+#
+# BASELINE=/path/to/feedgate adds the same three settings served by that
+# binary (another build, e.g. of an older commit), as "before, …".
 #
 # The server runs on the embedded SQLite default (one seeded article, read
 # from L1 after the first request), pinned to core 0, with its request log
@@ -47,17 +50,25 @@ export FEEDGATE_RATE_LIMIT__READ__LIMIT=1000000000 FEEDGATE_RATE_LIMIT__READ__WI
 export FEEDGATE_LISTEN=127.0.0.1:$PORT
 (cd "$WORK" && RUST_LOG=warn ./feedgate seed --articles 10 >/dev/null)
 
-# name | RUST_LOG | format
+# name | binary | RUST_LOG | format
 CONFIGS=(
-    "lines off|info,feedgate::request=warn|pretty"
-    "lines, pretty|info|pretty"
-    "lines, JSON|info|json"
+    "lines off|./feedgate|info,feedgate::request=warn|pretty"
+    "lines, pretty|./feedgate|info|pretty"
+    "lines, JSON|./feedgate|info|json"
 )
+if [ -n "${BASELINE:-}" ]; then
+    cp "$BASELINE" "$WORK/before"
+    CONFIGS+=(
+        "before, off|./before|info,feedgate::request=warn|pretty"
+        "before, pretty|./before|info|pretty"
+        "before, JSON|./before|info|json"
+    )
+fi
 
 start() {
-    local filter=$1 format=$2 launcher=("${@:3}")
+    local bin=$1 filter=$2 format=$3 launcher=("${@:4}")
     (cd "$WORK" && RUST_LOG=$filter FEEDGATE_LOG__FORMAT=$format \
-        exec "${launcher[@]}" ./feedgate serve >"$LOG" 2>&1) & SERVER_PID=$!
+        exec "${launcher[@]}" "$bin" serve >"$LOG" 2>&1) & SERVER_PID=$!
     for _ in $(seq 600); do curl -sf "localhost:$PORT/healthz" >/dev/null && return; sleep 0.1; done
     echo "the server did not start:" >&2; cat "$LOG" >&2; exit 1
 }
@@ -76,8 +87,8 @@ cpu_ns() { cat /proc/"$SERVER_PID"/task/*/schedstat | awk '{s += $1} END {printf
 
 # req/s, CPU µs per request, lines written, lines dropped
 measure() {
-    local filter=$1 format=$2 uri before report requests dropped
-    start "$filter" "$format" taskset -c 0
+    local bin=$1 filter=$2 format=$3 uri before report requests dropped
+    start "$bin" "$filter" "$format" taskset -c 0
     uri=$(article_uri)
     curl -sf -H 'Accept-Encoding: gzip' "localhost:$PORT$uri" >/dev/null   # now in L1
     before=$(cpu_ns)
@@ -96,9 +107,9 @@ measure() {
 # quanta's clock calibration at startup, which loops for a set time and so
 # runs a different number of instructions each time.
 instructions() {
-    local filter=$1 format=$2 n uri total calibration counts=()
+    local bin=$1 filter=$2 format=$3 n uri total calibration counts=()
     for n in 1000 5000; do
-        start "$filter" "$format" env TOKIO_WORKER_THREADS=1 \
+        start "$bin" "$filter" "$format" env TOKIO_WORKER_THREADS=1 \
             valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.out"
         uri=$(article_uri)
         python3 - "$PORT" "$uri" "$n" <<'PY'
@@ -124,8 +135,8 @@ if [ "$DURATION" = instructions ]; then
     command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind >/dev/null; }
     echo "== instructions per L1 hit (callgrind, the whole process)"
     for config in "${CONFIGS[@]}"; do
-        IFS='|' read -r name filter format <<<"$config"
-        printf '%-14s %8s\n' "$name" "$(instructions "$filter" "$format")"
+        IFS='|' read -r name bin filter format <<<"$config"
+        printf '%-14s %8s\n' "$name" "$(instructions "$bin" "$filter" "$format")"
     done
     exit 0
 fi
@@ -134,8 +145,8 @@ declare -A RPS RATIOS CPU
 for round in $(seq "$ROUNDS"); do
     off=
     for config in "${CONFIGS[@]}"; do
-        IFS='|' read -r name filter format <<<"$config"
-        measure "$filter" "$format" >"$WORK/result"
+        IFS='|' read -r name bin filter format <<<"$config"
+        measure "$bin" "$filter" "$format" >"$WORK/result"
         read -r rps cpu lines dropped <"$WORK/result"
         off=${off:-$rps}
         ratio=$(awk -v a="$rps" -v b="$off" 'BEGIN {printf "%.3f", a / b}')
