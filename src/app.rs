@@ -11,6 +11,7 @@ use crate::ratelimit::RateLimiter;
 use crate::reads::Reader;
 use crate::redis_link::{RedisLink, SetupError};
 use crate::store::{Store, StoreError};
+use crate::telemetry::{self, RequestLog};
 use crate::writes::Writer;
 
 /// How often idle in-process rate-limit buckets are dropped.
@@ -28,6 +29,8 @@ pub struct App {
     pub writer: Writer,
     /// `None` when rate limiting is off.
     pub limiter: Option<RateLimiter>,
+    /// Where request lines go.
+    pub request_log: RequestLog,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,8 +55,17 @@ impl Deref for AppState {
 
 impl App {
     /// Connects to the database, applies migrations and sets up the cache
-    /// (with Redis, its invalidation subscriber starts in the background).
+    /// (with Redis, its invalidation subscriber starts in the background);
+    /// request lines go to the log `telemetry::init` started, if any.
     pub async fn start(settings: Settings) -> Result<AppState, StartError> {
+        Self::start_logging_to(settings, telemetry::request_log()).await
+    }
+
+    /// [`App::start`], with request lines going to `request_log`.
+    pub async fn start_logging_to(
+        settings: Settings,
+        request_log: RequestLog,
+    ) -> Result<AppState, StartError> {
         crate::metrics::handle();
         let store = Store::connect(&settings.database).await?;
         store.migrate().await?;
@@ -74,6 +86,7 @@ impl App {
             reader,
             writer,
             limiter,
+            request_log,
         });
         forget_idle_buckets(Arc::downgrade(&app));
         probe_database(Arc::downgrade(&app));

@@ -72,9 +72,12 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    crate::telemetry::init(&settings.log);
+    let request_log = crate::telemetry::init(&settings.log);
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
-    match runtime.block_on(run(cli.command.unwrap_or(Command::Serve), settings)) {
+    let result = runtime.block_on(run(cli.command.unwrap_or(Command::Serve), settings));
+    // The last requests' lines, still queued after the shutdown, go out.
+    request_log.finish();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("feedgate: {err:#}");

@@ -130,6 +130,10 @@ fn describe() {
         "1 while Redis answers and the invalidation channel is subscribed, else 0 \
          (absent without Redis)."
     );
+    describe_counter!(
+        "feedgate_log_lines_dropped_total",
+        "Request log lines dropped because the log's writer fell behind (its queue was full)."
+    );
 }
 
 /// Cache counters, resolved once: a hit only increments an atomic.
@@ -228,6 +232,13 @@ pub fn replica_in_rotation(replica: &str, in_rotation: bool) {
 
 pub fn purge_failed() {
     counter!("feedgate_cdn_purge_failures_total").increment(1);
+}
+
+/// The counter of request log lines dropped at a full queue, resolved once
+/// by the request log: a drop then costs an atomic add.
+pub fn log_lines_dropped() -> Counter {
+    handle();
+    counter!("feedgate_log_lines_dropped_total")
 }
 
 /// Sets the in-process cache's gauges; called at scrape time.

@@ -15,7 +15,7 @@ pub fn stack(router: Router, state: &AppState) -> Router {
     let settings = &state.settings.server;
     let layers = ServiceBuilder::new()
         .layer(RequestIdLayer)
-        .layer(RequestLogLayer)
+        .layer(RequestLogLayer::new(state.request_log.clone()))
         .layer(CorsShortcutLayer::new(settings, REQUEST_ID))
         // Below here every error response is problem JSON.
         .layer(EdgeLayer::new(state.clone()))

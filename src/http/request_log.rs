@@ -1,12 +1,13 @@
 //! The request log: one line per request at `info` under the
-//! `feedgate::request` target, inside a span that carries the request id,
-//! method and route template into every line logged while the request runs
-//! (errors included).
+//! `feedgate::request` target, with its request id, method, route template,
+//! status, latency and the cache tier that answered; written by the request
+//! log's own thread (see `telemetry`), so a request only hands it over.
+//! Whether lines are wanted was decided when the log started.
 //!
-//! The span shares the line's target and level: with `feedgate::request` at
-//! `warn` or above, neither is made and the layer costs a filter check.
-//! Headers are never logged, so neither are `Authorization` nor cookies; the
-//! route is the matched template, never the raw path.
+//! Every request runs in a scope that carries its id, method and route into
+//! the other lines it causes (errors included), whether request lines are
+//! on or not. Headers are never logged, so neither are `Authorization` nor
+//! cookies; the route is the matched template, never the raw path.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -14,38 +15,45 @@ use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
+use axum::http::HeaderValue;
 use axum::response::Response;
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
-use tracing::instrument::{Instrument, Instrumented};
-use tracing::{Level, Span};
 
-use crate::telemetry::{self, TierScope};
+use super::request_id::REQUEST_ID;
+use crate::telemetry::{self, RequestContext, RequestId, RequestLine, RequestLog, Scoped};
 
-/// Route label of requests no route matched.
-const UNMATCHED: &str = "unmatched";
+/// Logs each request to `log`; add it inside the layer that sets
+/// `x-request-id`.
+#[derive(Clone, Default)]
+pub struct RequestLogLayer {
+    log: RequestLog,
+}
 
-/// Longest client-chosen request id that is logged in full.
-const MAX_ID_LEN: usize = 128;
-
-/// Logs each request; add it inside the layer that sets `x-request-id`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RequestLogLayer;
-
-impl<S> Layer<S> for RequestLogLayer {
-    type Service = RequestLog<S>;
-
-    fn layer(&self, inner: S) -> RequestLog<S> {
-        RequestLog { inner }
+impl RequestLogLayer {
+    pub fn new(log: RequestLog) -> Self {
+        Self { log }
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct RequestLog<S> {
-    inner: S,
+impl<S> Layer<S> for RequestLogLayer {
+    type Service = RequestLogService<S>;
+
+    fn layer(&self, inner: S) -> RequestLogService<S> {
+        RequestLogService {
+            inner,
+            log: self.log.clone(),
+        }
+    }
 }
 
-impl<S> Service<Request> for RequestLog<S>
+#[derive(Clone)]
+pub struct RequestLogService<S> {
+    inner: S,
+    log: RequestLog,
+}
+
+impl<S> Service<Request> for RequestLogService<S>
 where
     S: Service<Request, Response = Response>,
 {
@@ -58,45 +66,31 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let span = request_span(&request);
-        let started = (!span.is_disabled()).then(Instant::now);
+        let context = RequestContext {
+            id: RequestId::new(
+                request
+                    .headers()
+                    .get(REQUEST_ID)
+                    .map_or(b"-".as_slice(), HeaderValue::as_bytes),
+            ),
+            method: request.method().clone(),
+            route: request.extensions().get::<MatchedPath>().cloned(),
+        };
+        let log = self.log.is_on().then(|| (self.log.clone(), Instant::now()));
         LogFuture {
-            inner: telemetry::with_tier(self.inner.call(request)).instrument(span),
-            started,
+            inner: telemetry::scope(context, self.inner.call(request)),
+            log,
         }
     }
 }
 
-fn request_span(request: &Request) -> Span {
-    // Checked first so that a disabled span costs no header lookups.
-    if !tracing::enabled!(target: "feedgate::request", Level::INFO) {
-        return Span::none();
-    }
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or(UNMATCHED, MatchedPath::as_str);
-    let id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|value| value.to_str().ok())
-        .map_or("-", |id| id.get(..MAX_ID_LEN).unwrap_or(id));
-    tracing::info_span!(
-        target: "feedgate::request",
-        "request",
-        request_id = %id,
-        method = %request.method(),
-        route = %route,
-    )
-}
-
 pin_project! {
-    /// The inner response future, inside the request's span; logs the line
-    /// when the response head is ready.
+    /// The inner response future, in the request's scope; hands the line
+    /// over when the response head is ready.
     pub struct LogFuture<F> {
         #[pin]
-        inner: Instrumented<TierScope<F>>,
-        started: Option<Instant>,
+        inner: Scoped<F>,
+        log: Option<(RequestLog, Instant)>,
     }
 }
 
@@ -109,17 +103,19 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         let result = ready!(this.inner.as_mut().poll(cx));
-        if let (Some(started), Ok(response)) = (this.started.take(), &result) {
-            let tier = telemetry::answered(this.inner.as_mut().inner_pin_mut())
-                .map(|tier| tracing::field::display(tier.as_str()));
-            let _entered = this.inner.span().enter();
-            tracing::info!(
-                target: "feedgate::request",
-                status = response.status().as_u16(),
-                latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        if let (Some((log, started)), Ok(response)) = (this.log.take(), &result)
+            && let Some(scope) = this.inner.as_mut().take_value()
+        {
+            let (request, tier) = scope.into_parts();
+            let finished = Instant::now();
+            let latency = finished.saturating_duration_since(started);
+            log.push(RequestLine {
+                finished,
+                request,
+                status: response.status().as_u16(),
+                latency_us: u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
                 tier,
-                "response",
-            );
+            });
         }
         Poll::Ready(result)
     }

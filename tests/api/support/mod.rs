@@ -16,6 +16,7 @@ use feedgate::app::{App, AppState};
 use feedgate::config::{Secret, Settings};
 use feedgate::domain::{Role, User};
 use feedgate::store::ReplicaHealth;
+use feedgate::telemetry::RequestLog;
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
@@ -122,19 +123,43 @@ impl TestApp {
     }
 
     async fn start(db: TestDb, adjust: impl FnOnce(&mut Settings)) -> Self {
+        Self::start_logging_to(db, adjust, RequestLog::default()).await
+    }
+
+    /// Like [`TestApp::with_settings`], with request lines going to
+    /// `request_log` (e.g. [`CapturedLogs::request_log`]).
+    pub async fn logged(
+        backend: Backend,
+        request_log: RequestLog,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> Self {
+        let db = TestDb::create(backend).await;
+        Self::start_logging_to(db, adjust, request_log).await
+    }
+
+    async fn start_logging_to(
+        db: TestDb,
+        adjust: impl FnOnce(&mut Settings),
+        request_log: RequestLog,
+    ) -> Self {
         let mut settings = test_settings(db.url());
         adjust(&mut settings);
-        let state = App::start(settings).await.expect("the app starts");
+        let state = App::start_logging_to(settings, request_log)
+            .await
+            .expect("the app starts");
         let router = feedgate::http::router(state.clone());
         Self { router, state, db }
     }
 
     /// A second instance of the service on the same database, with its own
-    /// pools and local cache, and this instance's settings adjusted.
+    /// pools and local cache, and this instance's settings adjusted; its
+    /// request lines go where this one's do.
     pub async fn sibling(&self, adjust: impl FnOnce(&mut Settings)) -> Self {
         let mut settings = self.state.settings.clone();
         adjust(&mut settings);
-        let state = App::start(settings).await.expect("the app starts");
+        let state = App::start_logging_to(settings, self.state.request_log.clone())
+            .await
+            .expect("the app starts");
         let router = feedgate::http::router(state.clone());
         Self {
             router,
