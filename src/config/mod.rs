@@ -118,7 +118,12 @@ pub struct ServerSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct DatabaseSettings {
     pub url: Secret,
+    /// Connections to the primary for cache fills and other reads.
     pub max_connections: u32,
+    /// Connections to the primary kept for writes and the reads that must
+    /// be current (sign-in, a write's own read), so misses never hold them
+    /// up (MySQL only: SQLite takes one writer at a time).
+    pub write_connections: u32,
     pub acquire_timeout_ms: u64,
     /// Read replicas of `url`, for cache misses and other reads that may
     /// be served by a replica that has applied what they must see.
@@ -334,11 +339,22 @@ impl Settings {
         self.check_rate_limits()?;
         self.check_replicas()?;
         self.check_redis_tls()?;
-        if self.database.max_connections == 0 {
-            return Err(ConfigError::Invalid {
-                variable: "FEEDGATE_DATABASE__MAX_CONNECTIONS".into(),
-                problem: "must be at least 1".into(),
-            });
+        for (variable, value) in [
+            (
+                "FEEDGATE_DATABASE__MAX_CONNECTIONS",
+                self.database.max_connections,
+            ),
+            (
+                "FEEDGATE_DATABASE__WRITE_CONNECTIONS",
+                self.database.write_connections,
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid {
+                    variable: variable.into(),
+                    problem: "must be at least 1".into(),
+                });
+            }
         }
         Ok(())
     }

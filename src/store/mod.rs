@@ -91,7 +91,7 @@ pub struct PoolStats {
     /// Open connections, idle or in use.
     pub size: u32,
     pub idle: u32,
-    /// `database.max_connections`.
+    /// `database.max_connections` plus, on MySQL, `database.write_connections`.
     pub max: u32,
 }
 
@@ -118,8 +118,13 @@ impl<T> Committed<T> {
 /// Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    /// The server this handle's statements run on.
+    /// The server this handle's statements run on: on the primary, the
+    /// connections of writes and of the reads that must be current.
     pool: AnyPool,
+    /// The primary's connections for cache fills, apart from `pool`: a
+    /// burst of misses queues for these and never delays a write (`None`
+    /// on SQLite and on a replica: fills use `pool`).
+    fill_pool: Option<AnyPool>,
     dialect: Dialect,
     /// Whether the server is MariaDB (its GTIDs are the commit positions).
     mariadb: bool,
@@ -146,24 +151,36 @@ impl Store {
         } else {
             (Dialect::Sqlite, prepare_sqlite_url(url)?)
         };
-        let pool = pool_options(settings.max_connections, settings.acquire_timeout_ms)
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    match dialect {
-                        Dialect::Sqlite => {
-                            conn.execute(
-                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                                 PRAGMA busy_timeout = 5000;",
-                            )
-                            .await?;
-                            Ok(())
+        let url = url.as_str();
+        let open = |max_connections| async move {
+            pool_options(max_connections, settings.acquire_timeout_ms)
+                .after_connect(move |conn, _| {
+                    Box::pin(async move {
+                        match dialect {
+                            Dialect::Sqlite => {
+                                conn.execute(
+                                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                                     PRAGMA busy_timeout = 5000;",
+                                )
+                                .await?;
+                                Ok(())
+                            }
+                            Dialect::MySql => prepare_mysql_session(conn).await,
                         }
-                        Dialect::MySql => prepare_mysql_session(conn).await,
-                    }
+                    })
                 })
-            })
-            .connect(&url)
-            .await?;
+                .connect(url)
+                .await
+        };
+        let (pool, fill_pool) = match dialect {
+            Dialect::MySql => (
+                open(settings.write_connections).await?,
+                Some(open(settings.max_connections).await?),
+            ),
+            // One file, one writer at a time: a pool of its own for writes
+            // would only queue them at SQLite's lock instead.
+            Dialect::Sqlite => (open(settings.max_connections).await?, None),
+        };
         let mariadb = match dialect {
             Dialect::MySql => {
                 let version: String = sqlx::query_scalar("SELECT VERSION()")
@@ -175,6 +192,7 @@ impl Store {
         };
         let mut store = Self {
             pool,
+            fill_pool,
             dialect,
             mariadb,
             replicas: Arc::new(replicas::Replicas::none()),
@@ -321,16 +339,58 @@ impl Store {
         Ok(())
     }
 
+    /// This handle's store for cache fills: the same server, on the
+    /// connections kept for them.
+    fn for_fills(&self) -> Store {
+        match &self.fill_pool {
+            Some(fills) => Store {
+                pool: fills.clone(),
+                fill_pool: None,
+                ..self.clone()
+            },
+            None => self.clone(),
+        }
+    }
+
+    /// Takes every connection that cache fills on the primary may use and
+    /// keeps them until the returned guard is dropped: a burst of slow
+    /// misses, for tests.
+    #[cfg(feature = "test-hooks")]
+    pub async fn hold_fill_connections(
+        &self,
+    ) -> Result<Vec<sqlx::pool::PoolConnection<Any>>, StoreError> {
+        let fills = self.for_fills();
+        let max = fills.pool.options().get_max_connections();
+        let mut held = Vec::with_capacity(max as usize);
+        for _ in 0..max {
+            held.push(fills.pool.acquire().await?);
+        }
+        Ok(held)
+    }
+
+    /// The primary's connections, for writes and for fills together.
     pub fn pool_stats(&self) -> PoolStats {
+        let stats = |pool: &AnyPool| PoolStats {
+            size: pool.size(),
+            idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+            max: pool.options().get_max_connections(),
+        };
+        let writes = stats(&self.pool);
+        let Some(fills) = self.fill_pool.as_ref().map(stats) else {
+            return writes;
+        };
         PoolStats {
-            size: self.pool.size(),
-            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
-            max: self.pool.options().get_max_connections(),
+            size: writes.size + fills.size,
+            idle: writes.idle + fills.idle,
+            max: writes.max + fills.max,
         }
     }
 
     pub async fn close(&self) {
         self.pool.close().await;
+        if let Some(fills) = &self.fill_pool {
+            fills.close().await;
+        }
     }
 }
 

@@ -113,10 +113,11 @@ impl Reads {
         } else {
             crate::metrics::db_read(self.target);
         }
-        match read(self.primary.clone()).await {
+        let primary = self.primary.for_fills();
+        match read(primary.clone()).await {
             // A pooled connection that broke while idle: its siblings are
             // checked before use now, so one more try finds a live one.
-            Err(err) if err.is_broken_connection() => read(self.primary.clone()).await,
+            Err(err) if err.is_broken_connection() => read(primary).await,
             answer => answer,
         }
     }

@@ -152,6 +152,7 @@ impl Replicas {
                 name,
                 store: Store {
                     pool,
+                    fill_pool: None,
                     dialect: primary.dialect,
                     replicas: Arc::new(Replicas::none()),
                     mariadb: primary.mariadb,

@@ -427,8 +427,8 @@ async fn metrics_show_database_pool_gauges_and_whether_redis_is_up() {
     let text = app.get("/metrics", None).await.text();
     assert_eq!(
         gauge(&text, "feedgate_db_pool_max_connections", ""),
-        Some(4.0),
-        "{text}"
+        Some(6.0),
+        "fills' and writes' connections together: {text}"
     );
     let size = gauge(&text, "feedgate_db_pool_size", "").expect("a pool size");
     let idle = gauge(&text, "feedgate_db_pool_connections", r#"state="idle""#).expect("idle");

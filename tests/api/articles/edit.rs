@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::{assert_iso8601_utc, close_pool, id_of, path_of, send_with, set_times};
 use crate::on_both_backends;
-use crate::support::{TestApp, json_request};
+use crate::support::{Backend, TestApp, json_request};
 
 async fn put_replaces_the_article_and_resets_absent_fields(app: &TestApp) {
     let ada = app.user("ada", Role::Author).await;
@@ -466,6 +466,36 @@ async fn patching_to_a_slug_another_article_has_is_a_conflict(app: &TestApp) {
     put.problem(StatusCode::CONFLICT);
     assert_eq!(read["slug"], "second");
     assert_eq!(read["version"], 1);
+}
+
+/// Misses that hold every connection they may use (a burst of cold reads
+/// on a slow database) hold up further misses, never a write.
+#[tokio::test]
+async fn a_write_is_not_held_up_by_misses_that_take_every_read_connection() {
+    let app = TestApp::with_settings(Backend::MySql, |s| {
+        s.database.acquire_timeout_ms = 1_000;
+    })
+    .await;
+    let ada = app.user("ada", Role::Author).await;
+    let article = app
+        .article(
+            &ada,
+            json!({"title": "Held", "body": "Body.", "status": "published"}),
+        )
+        .await;
+    let path = path_of(&article);
+
+    let held = app.state.store.hold_fill_connections().await.unwrap();
+    let patch = app
+        .patch(&path, json!({"summary": "Written."}), Some(&ada.token))
+        .await;
+    let miss = app.get("/api/v1/articles?per_page=3", None).await;
+    drop(held);
+
+    assert_eq!(patch.status, StatusCode::OK, "{}", patch.text());
+    miss.problem(StatusCode::SERVICE_UNAVAILABLE);
+    let read = app.get(&path, None).await.json();
+    assert_eq!(read["summary"], "Written.");
 }
 
 on_both_backends!(

@@ -321,6 +321,7 @@ fn test_settings(database_url: &str) -> Settings {
     let mut settings = Settings::defaults();
     settings.database.url = Secret::new(database_url);
     settings.database.max_connections = 4;
+    settings.database.write_connections = 2;
     settings.auth.jwt_secret = Secret::new("test-only-key-0123456789abcdef0123456789");
     settings.auth.argon2_memory_kib = 64;
     settings.auth.argon2_iterations = 1;
