@@ -350,10 +350,7 @@ impl Settings {
             ),
         ] {
             if value == 0 {
-                return Err(ConfigError::Invalid {
-                    variable: variable.into(),
-                    problem: "must be at least 1".into(),
-                });
+                return Err(ConfigError::invalid(variable, "must be at least 1"));
             }
         }
         Ok(())
